@@ -1,0 +1,45 @@
+"""Reads about people. Directory facts (name, title, department, status) are visible to every
+member of the organisation; what they wrote is read through knowledge.selectors."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from colleagues.models import Colleague, Identity
+
+
+def colleague_by_email(email: str) -> Colleague | None:
+    """The colleague with this primary or known mail address."""
+    email = email.strip().lower()
+    found = Colleague.objects.filter(email__iexact=email).first()
+    if found is not None:
+        return found
+    identity = (
+        Identity.objects.filter(kind=Identity.Kind.EMAIL, value=email, colleague__isnull=False)
+        .select_related("colleague")
+        .first()
+    )
+    return identity.colleague if identity is not None else None
+
+
+def colleague_directory(
+    *, department: str = "", status: str = "", query: str = ""
+) -> QuerySet[Colleague]:
+    """Colleagues filtered by department, status and a name/title/email query."""
+    colleagues = Colleague.objects.select_related("manager").order_by("name")
+    if department:
+        colleagues = colleagues.filter(department=department)
+    if status:
+        colleagues = colleagues.filter(status=status)
+    if query:
+        colleagues = colleagues.filter(
+            Q(name__icontains=query) | Q(title__icontains=query) | Q(email__icontains=query)
+        )
+    return colleagues
+
+
+def departments() -> list[str]:
+    """Department names in use, sorted."""
+    return sorted(
+        d for d in Colleague.objects.values_list("department", flat=True).distinct() if d
+    )

@@ -1,0 +1,65 @@
+"""Guess the source kind of a path given to `ingest`."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from connectors.errors import ConnectorConfigError
+
+EMAIL_SUFFIXES = frozenset({".eml", ".mbox", ".mbx"})
+DOCUMENT_SUFFIXES = frozenset({".docx", ".pdf", ".md", ".markdown", ".txt", ".html", ".htm"})
+SLACK_EXPORT_MARKERS = frozenset({"users.json", "channels.json"})
+MAX_FILES_LOOKED_AT = 10_000
+
+
+def detect_kind(path: Path) -> str:
+    """Return "slack-export", "email" or "docs" for `path`, or raise ConnectorConfigError."""
+    if not path.exists():
+        raise ConnectorConfigError(f"{path} does not exist")
+    if path.is_file():
+        return _detect_file(path)
+    if any((path / marker).is_file() for marker in SLACK_EXPORT_MARKERS):
+        return "slack-export"
+    if (path / "cur").is_dir() or (path / "new").is_dir():
+        return "email"
+    email = docs = 0
+    for n, child in enumerate(path.rglob("*")):
+        if n > MAX_FILES_LOOKED_AT:
+            break
+        if not child.is_file():
+            continue
+        suffix = child.suffix.lower()
+        if suffix in EMAIL_SUFFIXES or _starts_like_mbox(child):
+            email += 1
+        elif suffix in DOCUMENT_SUFFIXES:
+            docs += 1
+    if email or docs:
+        return "email" if email >= docs else "docs"
+    raise ConnectorConfigError(f"{path}: no Slack export, mail or documents found; pass --kind")
+
+
+def _detect_file(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = {name.rsplit("/", 1)[-1] for name in archive.namelist()[:100_000]}
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ConnectorConfigError(f"{path}: not a readable ZIP archive ({exc})") from exc
+        if names & SLACK_EXPORT_MARKERS:
+            return "slack-export"
+        raise ConnectorConfigError(f"{path}: a ZIP without users.json or channels.json")
+    if suffix in EMAIL_SUFFIXES or _starts_like_mbox(path):
+        return "email"
+    if suffix in DOCUMENT_SUFFIXES:
+        return "docs"
+    raise ConnectorConfigError(f"{path}: unknown file type {suffix or '(none)'}; pass --kind")
+
+
+def _starts_like_mbox(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(5) == b"From "
+    except OSError:
+        return False

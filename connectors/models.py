@@ -1,0 +1,105 @@
+"""Configured sources, their sync runs, and the files they could not read."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.urls import reverse
+
+
+class Source(models.Model):
+    """A configured connector instance: where to read, how, and how far it got."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=32)
+    # Plain, non-secret configuration, e.g. {"path": "/data/export.zip"}.
+    config = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
+    # Opaque resume point written by the connector, saved with each stored batch.
+    checkpoint = models.TextField(blank=True)
+    # How often the scheduler syncs it; empty: only when someone asks.
+    sync_every = models.DurationField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("connectors:source", kwargs={"pk": self.pk})
+
+    @property
+    def latest_run(self) -> SyncRun | None:
+        return self.runs.order_by("-id").first()
+
+
+class SyncRun(models.Model):
+    """One attempt to sync a source: its state, counts, errors and timing."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    items_created = models.PositiveIntegerField(default=0)
+    items_updated = models.PositiveIntegerField(default=0)
+    items_unchanged = models.PositiveIntegerField(default=0)
+    files_quarantined = models.PositiveIntegerField(default=0)
+    # Colleagues whose items this run stored.
+    colleagues = models.PositiveIntegerField(default=0)
+    current_container = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        get_latest_by = "id"
+
+    def __str__(self) -> str:
+        return f"{self.source} run {self.pk} ({self.status})"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def items_stored(self) -> int:
+        return self.items_created + self.items_updated + self.items_unchanged
+
+
+class QuarantinedFile(models.Model):
+    """A file a sync could not read: kept aside with its typed error, never half-ingested."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="quarantine")
+    run = models.ForeignKey(
+        SyncRun, null=True, on_delete=models.SET_NULL, related_name="quarantined"
+    )
+    path = models.CharField(max_length=1000)
+    # A copy under COLLEAGUE_QUARANTINE_DIR, when the file could be copied.
+    stored_path = models.CharField(max_length=1000, blank=True)
+    error_type = models.CharField(max_length=100)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.error_type}"

@@ -1,0 +1,131 @@
+"""Captured knowledge: where it lives, who may see it, and its retrievable pieces.
+
+Never query Item or Chunk directly to show them to someone: go through
+`knowledge.selectors`, which applies the reader's visibility.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.urls import reverse
+
+from colleagues.models import Identity
+from connectors.models import Source
+
+
+class Container(models.Model):
+    """A channel, DM, mail folder or document folder at a source."""
+
+    class Kind(models.TextChoices):
+        CHANNEL = "channel", "Public channel"
+        PRIVATE_CHANNEL = "private_channel", "Private channel"
+        DM = "dm", "Direct message"
+        MPIM = "mpim", "Group direct message"
+        MAILBOX = "mailbox", "Mail folder"
+        FOLDER = "folder", "Document folder"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="containers")
+    external_id = models.CharField(max_length=500)
+    name = models.CharField(max_length=300)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    is_private = models.BooleanField(default=True)
+    topic = models.TextField(blank=True)
+    # Who is a member at the source: membership of a private container grants sight of it.
+    members = models.ManyToManyField(Identity, blank=True, related_name="containers")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="container_source_external_id_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Audience(models.Model):
+    """A distinct set of principals allowed to see items at their source.
+
+    Stored once per distinct set (keyed by `fingerprint`), so a million messages of one channel
+    share one row and visibility filters on a single integer column.
+    """
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    # Everyone in the organisation.
+    is_public = models.BooleanField(default=False, db_index=True)
+    # Members of these containers.
+    containers = models.ManyToManyField(Container, blank=True, related_name="audiences")
+    # These people.
+    identities = models.ManyToManyField(Identity, blank=True, related_name="audiences")
+
+    def __str__(self) -> str:
+        return "public" if self.is_public else f"audience {self.pk}"
+
+
+class Item(models.Model):
+    """One unit of captured knowledge: a Slack message, an email, a document."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Message"
+        EMAIL = "email", "Email"
+        DOCUMENT = "document", "Document"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=500)
+    kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
+    author = models.ForeignKey(
+        Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
+    container = models.ForeignKey(
+        Container, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
+    # External id of the thread's first item; equal to external_id for a thread root.
+    thread_key = models.CharField(max_length=500, blank=True, db_index=True)
+    title = models.CharField(max_length=500, blank=True)
+    body = models.TextField()
+    url = models.URLField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField()
+    content_hash = models.CharField(max_length=64)
+    audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="items")
+    metadata = models.JSONField(default=dict, blank=True)
+    ingested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="item_source_external_id_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["author", "-created_at"], name="item_author_recent")]
+
+    def __str__(self) -> str:
+        return self.title or self.body[:60]
+
+    def get_absolute_url(self) -> str:
+        return reverse("knowledge:item", kwargs={"pk": self.pk})
+
+
+class Chunk(models.Model):
+    """A retrievable piece of an item, indexed for keyword search.
+
+    `audience` repeats the item's audience so that search filters visibility on the chunk
+    table itself, inside the query.
+    """
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="chunks")
+
+    class Meta:
+        ordering = ["item_id", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "ordinal"], name="chunk_item_ordinal_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.ordinal} of item {self.item_id}"

@@ -1,0 +1,133 @@
+"""Reads of captured knowledge, always within the reader's visibility."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+from django.http import Http404
+
+from colleagues.models import Colleague
+from knowledge.models import Chunk, Item
+from knowledge.visibility import Reader, visible_audiences
+
+
+def items_visible_to(reader: Reader) -> QuerySet[Item]:
+    """Items `reader` may see, with what listing them needs already joined."""
+    items = Item.objects.select_related("author__colleague", "source", "container")
+    if reader.unrestricted:
+        return items
+    return items.filter(audience__in=visible_audiences(reader))
+
+
+def chunks_visible_to(reader: Reader) -> QuerySet[Chunk]:
+    """Chunks `reader` may see (the filter runs on the chunk's own audience column)."""
+    if reader.unrestricted:
+        return Chunk.objects.all()
+    return Chunk.objects.filter(audience__in=visible_audiences(reader))
+
+
+def items_by(reader: Reader, colleague: Colleague) -> QuerySet[Item]:
+    """Items authored by any identity of `colleague` that `reader` may see, newest first."""
+    return items_visible_to(reader).filter(author__colleague=colleague)
+
+
+def access_item(reader: Reader, item_id: int) -> Item:
+    """Return the item if `reader` may see it; raise Http404 otherwise (absent or hidden)."""
+    item = items_visible_to(reader).filter(pk=item_id).first()
+    if item is None:
+        raise Http404("No such item.")
+    return item
+
+
+def thread_of(reader: Reader, item: Item) -> list[Item]:
+    """The visible items of `item`'s thread in order, or just `item` when it has none."""
+    if not item.thread_key:
+        return [item]
+    return list(
+        items_visible_to(reader)
+        .filter(source_id=item.source_id, thread_key=item.thread_key)
+        .order_by("created_at", "id")[:500]
+    )
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    source: str
+    kind: str
+    items: int
+
+
+def item_counts_by_source(reader: Reader, colleague: Colleague) -> list[SourceCount]:
+    """How many visible items `colleague` wrote, per source."""
+    rows = (
+        items_by(reader, colleague)
+        .order_by()
+        .values("source__name", "source__kind")
+        .annotate(items=Count("id"))
+        .order_by("-items")
+    )
+    return [SourceCount(r["source__name"], r["source__kind"], r["items"]) for r in rows]
+
+
+WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing don't down during each
+    few for from further get got had has have having he her here hers herself him himself his
+    how i i'm if in into is it it's its itself just let's like me more most my myself no nor
+    not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that that's the their theirs them themselves then there these they this
+    those through to too under until up very was we we're were what when where which while who
+    whom why will with would you you're your yours yourself yourselves yes ok okay thanks thank
+    hi hey hello please one two also will can we'll i'll i've we've they're there's what's
+    http https www com re fw fwd sent wrote subject""".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words of three letters or more, stop words left out."""
+    return [w for w in (m.lower() for m in WORD.findall(text)) if w not in STOPWORDS]
+
+
+@dataclass(frozen=True)
+class Term:
+    term: str
+    score: float
+    count: int
+
+
+def characteristic_terms(
+    reader: Reader, colleague: Colleague, *, limit: int = 15, sample: int = 2000
+) -> list[Term]:
+    """Words `colleague` uses far more than the organisation does, from visible items only.
+
+    Weighted log-odds with an informative Dirichlet prior (Monroe et al., 2008), over the
+    colleague's most recent `sample` visible items against a sample of everyone's.
+    """
+    own_texts = items_by(reader, colleague).values_list("body", flat=True)[:sample]
+    own = Counter(t for body in own_texts for t in tokenize(body))
+    if not own:
+        return []
+    background_texts = items_visible_to(reader).values_list("body", flat=True)[: sample * 3]
+    background = Counter(t for body in background_texts for t in tokenize(body))
+    background.update(own)
+    n_own = sum(own.values())
+    n_bg = sum(background.values())
+    alpha0 = 500.0
+    scores: list[Term] = []
+    for term, count in own.items():
+        if count < 2:
+            continue
+        alpha = alpha0 * background[term] / n_bg
+        rest = background[term] - count
+        n_rest = n_bg - n_own
+        own_logit = math.log((count + alpha) / (n_own + alpha0 - count - alpha))
+        rest_logit = math.log((rest + alpha) / max(n_rest + alpha0 - rest - alpha, 1e-9))
+        variance = 1.0 / (count + alpha) + 1.0 / (rest + alpha)
+        scores.append(Term(term, (own_logit - rest_logit) / math.sqrt(variance), count))
+    scores.sort(key=lambda t: (-t.score, t.term))
+    return scores[:limit]

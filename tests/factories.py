@@ -1,0 +1,122 @@
+"""Builders for test data. Rows that carry behaviour are made through actions."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+
+from colleagues.models import Colleague
+from connectors.base import (
+    Audience,
+    PersonRef,
+    SourceBatch,
+    SourceContainer,
+    SourceDocument,
+    SourcePerson,
+)
+from connectors.models import Source
+
+_counter = itertools.count(1)
+BASE_TIME = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+WORKSPACE = "T0TEST"
+
+
+def make_source(name: str = "", kind: str = "slack-export") -> Source:
+    return Source.objects.create(name=name or f"source-{next(_counter)}", kind=kind, config={})
+
+
+def slack_ref(user_id: str) -> PersonRef:
+    return PersonRef("slack", f"{WORKSPACE}/{user_id}")
+
+
+def email_ref(address: str) -> PersonRef:
+    return PersonRef("email", address.lower())
+
+
+def slack_person(user_id: str, name: str, email: str = "", **extra: object) -> SourcePerson:
+    return SourcePerson(
+        ref=slack_ref(user_id), display_name=name, real_name=name, email=email, **extra  # type: ignore[arg-type]
+    )
+
+
+def channel(
+    channel_id: str, name: str, *, private: bool = False, members: tuple[str, ...] = ()
+) -> SourceContainer:
+    return SourceContainer(
+        external_id=channel_id,
+        name=name,
+        kind="private_channel" if private else "channel",
+        is_private=private,
+        members=tuple(slack_ref(m) for m in members),
+    )
+
+
+def message(
+    channel_id: str,
+    author: str,
+    body: str,
+    *,
+    private: bool = False,
+    minutes: int | None = None,
+    thread: str | None = None,
+) -> SourceDocument:
+    n = next(_counter) if minutes is None else minutes
+    at = BASE_TIME + timedelta(minutes=n)
+    return SourceDocument(
+        external_id=f"{channel_id}/{at.timestamp():.6f}",
+        kind="message",
+        title=f"#{channel_id}",
+        body=body,
+        author=slack_ref(author),
+        created_at=at,
+        updated_at=at,
+        audience=Audience(containers=(channel_id,)) if private else Audience(public=True),
+        container_id=channel_id,
+        thread_id=thread,
+    )
+
+
+def email(
+    sender: str, recipients: tuple[str, ...], subject: str, body: str, *, message_id: str = ""
+) -> SourceDocument:
+    at = BASE_TIME + timedelta(hours=next(_counter))
+    return SourceDocument(
+        external_id=message_id or f"msg-{next(_counter)}@test",
+        kind="email",
+        title=subject,
+        body=body,
+        author=email_ref(sender),
+        created_at=at,
+        updated_at=at,
+        audience=Audience(people=tuple(email_ref(a) for a in (sender, *recipients))),
+        container_id="INBOX",
+    )
+
+
+def batch(
+    *documents: SourceDocument,
+    people: tuple[SourcePerson, ...] = (),
+    containers: tuple[SourceContainer, ...] = (),
+    cursor: str = "",
+) -> SourceBatch:
+    mailbox = SourceContainer("INBOX", "INBOX", "mailbox", True)
+    needs_mailbox = any(d.container_id == "INBOX" for d in documents)
+    return SourceBatch(
+        cursor=cursor or f"cursor-{next(_counter)}",
+        documents=documents,
+        people=people,
+        containers=(*containers, *((mailbox,) if needs_mailbox else ())),
+    )
+
+
+def make_user(username: str, *, colleague: Colleague | None = None, **extra: object) -> AbstractUser:
+    user = get_user_model().objects.create_user(
+        username=username, password="correct horse battery", **extra  # type: ignore[arg-type]
+    )
+    if colleague is not None:
+        colleague.user = user
+        colleague.save(update_fields=["user"])
+    return user
