@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -41,13 +42,33 @@ def create_colleague(
     )
 
 
+@transaction.atomic
+def link_login(*, colleague: Colleague, user: AbstractBaseUser) -> None:
+    """Make `user` read as `colleague`: the login sees what that person saw at the sources.
+
+    A login reads as at most one colleague; linking it again moves the link.
+    """
+    Colleague.objects.filter(user_id=user.pk).exclude(pk=colleague.pk).update(user=None)
+    if colleague.user_id != user.pk:
+        colleague.user_id = user.pk
+        colleague.save(update_fields=["user", "updated_at"])
+
+
 def _colleague_for_email(email: str) -> Colleague | None:
-    found = Identity.objects.filter(
-        kind=Identity.Kind.EMAIL, value=email, colleague__isnull=False
-    ).select_related("colleague").first()
+    found = (
+        Identity.objects.filter(kind=Identity.Kind.EMAIL, value=email, colleague__isnull=False)
+        .select_related("colleague")
+        .first()
+    )
     if found is not None:
         return found.colleague
     return Colleague.objects.filter(email__iexact=email).first()
+
+
+def _colleague_for_name(name: str) -> Colleague | None:
+    """The one colleague of this exact name (case aside); None when none or several."""
+    matches = list(Colleague.objects.filter(name__iexact=name.strip())[:2])
+    return matches[0] if len(matches) == 1 else None
 
 
 def is_organisation_address(address: str) -> bool:
@@ -85,6 +106,8 @@ def resolve_people(people: Iterable[SourcePerson]) -> dict[PersonRef, Identity]:
         colleague = identity.colleague or (email_identity.colleague if email_identity else None)
         if colleague is None and person.email:
             colleague = _colleague_for_email(person.email.lower())
+        if colleague is None and person.ref.kind == "name":
+            colleague = _colleague_for_name(person.ref.value)
         if colleague is None and not person.is_bot and person.ref.kind == "slack":
             colleague = create_colleague(
                 name=person.real_name or person.display_name or person.ref.value,
@@ -136,7 +159,7 @@ def identities_for_refs(
     colleague's name, is linked to that colleague.
     """
     names = names or {}
-    wanted = {ref for ref in refs}
+    wanted = set(refs)
     found: dict[PersonRef, Identity] = {}
     by_kind: dict[str, list[str]] = {}
     for ref in wanted:
@@ -149,8 +172,7 @@ def identities_for_refs(
         if ref.kind == "email":
             colleague = _colleague_for_email(ref.value)
         elif ref.kind == "name":
-            matches = list(Colleague.objects.filter(name__iexact=ref.value)[:2])
-            colleague = matches[0] if len(matches) == 1 else None
+            colleague = _colleague_for_name(ref.value)
         found[ref] = Identity.objects.create(
             kind=ref.kind,
             value=ref.value[:320],
@@ -161,12 +183,20 @@ def identities_for_refs(
 
 
 def ensure_author_colleague(identity: Identity) -> int | None:
-    """Make the author of captured mail a colleague when their address is the organisation's.
+    """Link an author to their colleague: by exact name for a name, by address for mail.
 
-    Returns the id of the identity's colleague, or None when it stays external.
+    A mail address of the organisation with no colleague yet makes one. Returns the id of the
+    identity's colleague, or None when it stays external.
     """
     if identity.colleague_id is not None:
         return identity.colleague_id
+    if identity.kind == Identity.Kind.NAME:
+        named = _colleague_for_name(identity.value)
+        if named is None:
+            return None
+        identity.colleague = named
+        identity.save(update_fields=["colleague"])
+        return named.pk
     if identity.kind != Identity.Kind.EMAIL or identity.is_bot:
         return None
     if not is_organisation_address(identity.value):
@@ -225,13 +255,23 @@ def import_directory(path: Path) -> DirectoryResult:
         colleague.departed_on = departed_on if status == Colleague.Status.DEPARTED else None
         colleague.save(
             update_fields=[
-                "name", "email", "title", "department", "status", "departed_on", "updated_at"
+                "name",
+                "email",
+                "title",
+                "department",
+                "status",
+                "departed_on",
+                "updated_at",
             ]
         )
         _upsert_identity(PersonRef("email", email), colleague.name)
         Identity.objects.filter(kind=Identity.Kind.EMAIL, value=email, colleague=None).update(
             colleague=colleague
         )
+        if _colleague_for_name(colleague.name) == colleague:
+            Identity.objects.filter(
+                kind=Identity.Kind.NAME, value__iexact=colleague.name, colleague=None
+            ).update(colleague=colleague)
         by_email[email] = colleague
     for row in rows:
         email = row["email"].strip().lower()

@@ -53,7 +53,7 @@ class ColleagueListApi(APIView):
 
 
 class SourceCountSerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     kind = serializers.CharField()
     items = serializers.IntegerField()
 

@@ -34,9 +34,7 @@ class Colleague(models.Model):
         max_length=16, choices=Status.choices, default=Status.CURRENT, db_index=True
     )
     departed_on = models.DateField(null=True, blank=True)
-    consent = models.CharField(
-        max_length=16, choices=Consent.choices, default=Consent.NOT_REQUIRED
-    )
+    consent = models.CharField(max_length=16, choices=Consent.choices, default=Consent.NOT_REQUIRED)
     # The login account of this person, linked by verified email or directory uid.
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,

@@ -40,6 +40,4 @@ def colleague_directory(
 
 def departments() -> list[str]:
     """Department names in use, sorted."""
-    return sorted(
-        d for d in Colleague.objects.values_list("department", flat=True).distinct() if d
-    )
+    return sorted(d for d in Colleague.objects.values_list("department", flat=True).distinct() if d)

@@ -93,7 +93,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "colleague.sqlite3",
+            "NAME": str(VAR_DIR / "colleague.sqlite3"),
             "OPTIONS": {
                 # WAL lets the web server read while an ingest writes; IMMEDIATE takes the write
                 # lock at BEGIN so concurrent writers queue instead of failing mid-transaction.

@@ -93,8 +93,13 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
             run.heartbeat_at = timezone.now()
             run.save(
                 update_fields=[
-                    "items_created", "items_updated", "items_unchanged", "files_quarantined",
-                    "colleagues", "current_container", "heartbeat_at",
+                    "items_created",
+                    "items_updated",
+                    "items_unchanged",
+                    "files_quarantined",
+                    "colleagues",
+                    "current_container",
+                    "heartbeat_at",
                 ]
             )
             if on_progress is not None:

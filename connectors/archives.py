@@ -8,6 +8,7 @@ declared size in case the header lies (docs/SECURITY.md row 5).
 
 from __future__ import annotations
 
+import itertools
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -81,7 +82,9 @@ class SafeZip:
                 raise LimitExceeded(f"entry {info.filename!r} declares {info.file_size} bytes")
             total += info.file_size
             if total > self.limits.max_total_bytes:
-                raise LimitExceeded(f"entries declare more than {self.limits.max_total_bytes} bytes")
+                raise LimitExceeded(
+                    f"entries declare more than {self.limits.max_total_bytes} bytes"
+                )
             if info.file_size > self.limits.ratio_floor_bytes:
                 ratio = info.file_size / max(info.compress_size, 1)
                 if ratio > self.limits.max_ratio:
@@ -92,7 +95,7 @@ class SafeZip:
             members[info.filename] = info
         # Overlapping entries (CVE-2024-0450): several names sharing the same compressed bytes.
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             if start < end:
                 raise UnsafeArchive("entries overlap (a ZIP bomb built from shared data)")
         return members

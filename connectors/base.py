@@ -14,9 +14,7 @@ from typing import Any, ClassVar, Literal
 
 IdentityKind = Literal["slack", "email", "name"]
 DocumentKind = Literal["message", "email", "document"]
-ContainerKind = Literal[
-    "channel", "private_channel", "dm", "mpim", "mailbox", "folder"
-]
+ContainerKind = Literal["channel", "private_channel", "dm", "mpim", "mailbox", "folder"]
 
 
 @dataclass(frozen=True, order=True)
@@ -115,7 +113,7 @@ class Connector(abc.ABC):
         self.config = config
         self.credentials = credentials
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027 - an optional hook; most connectors add checks
         """Raise ConnectorConfigError if the config or credentials cannot work."""
 
     @abc.abstractmethod

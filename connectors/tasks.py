@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.utils import timezone
 
 from connectors.errors import SourceUnavailableError
@@ -18,7 +18,7 @@ STUCK_AFTER = timedelta(minutes=30)
 
 
 @shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
-def sync_source(self, source_id: int) -> int | None:  # type: ignore[no-untyped-def]
+def sync_source(self: Task, source_id: int) -> int | None:
     """Sync one active source; return the id of its run. Retries when the source is down."""
     from connectors.actions import run_sync
 

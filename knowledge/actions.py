@@ -27,8 +27,18 @@ MAX_QUARANTINE_COPY_BYTES = 200 * 1024 * 1024
 
 
 UPDATABLE_FIELDS = [
-    "kind", "author", "container", "thread_key", "title", "body", "url", "created_at",
-    "updated_at", "audience", "metadata", "content_hash",
+    "kind",
+    "author",
+    "container",
+    "thread_key",
+    "title",
+    "body",
+    "url",
+    "created_at",
+    "updated_at",
+    "audience",
+    "metadata",
+    "content_hash",
 ]
 
 
@@ -51,9 +61,7 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
     with transaction.atomic():
         identities = resolve_people(batch.people)
         names = {p.ref: p.display_name or p.real_name for p in batch.people}
-        identities.update(
-            identities_for_refs(_refs_in(batch) - identities.keys(), names=names)
-        )
+        identities.update(identities_for_refs(_refs_in(batch) - identities.keys(), names=names))
         containers = _upsert_containers(source, batch.containers, identities)
         containers.update(_existing_containers(source, batch, containers))
         audiences = _AudienceCache(containers, identities)
@@ -92,9 +100,12 @@ def _upsert_containers(
                 "topic": spec.topic,
             },
         )
-        if not created and (container.name, container.kind, container.is_private, container.topic) != (
-            spec.name[:300], spec.kind, spec.is_private, spec.topic
-        ):
+        if not created and (
+            container.name,
+            container.kind,
+            container.is_private,
+            container.topic,
+        ) != (spec.name[:300], spec.kind, spec.is_private, spec.topic):
             container.name = spec.name[:300]
             container.kind = spec.kind
             container.is_private = spec.is_private
@@ -115,8 +126,7 @@ def _existing_containers(
     if not wanted:
         return {}
     return {
-        c.external_id: c
-        for c in Container.objects.filter(source=source, external_id__in=wanted)
+        c.external_id: c for c in Container.objects.filter(source=source, external_id__in=wanted)
     }
 
 
@@ -157,11 +167,20 @@ class _AudienceCache:
         return self.cache[fingerprint]
 
 
-def _content_hash(doc: SourceDocument, author_id: int | None, audience_id: int, container_id: int | None) -> str:
+def _content_hash(
+    doc: SourceDocument, author_id: int | None, audience_id: int, container_id: int | None
+) -> str:
+    # Timestamps are left out: a file touched or re-exported without a change is unchanged.
     payload = json.dumps(
         [
-            doc.kind, doc.title, doc.body, doc.url or "", author_id, audience_id, container_id,
-            doc.thread_id or "", doc.created_at.isoformat(), doc.updated_at.isoformat(),
+            doc.kind,
+            doc.title,
+            doc.body,
+            doc.url or "",
+            author_id,
+            audience_id,
+            container_id,
+            doc.thread_id or "",
             dict(doc.metadata),
         ],
         sort_keys=True,

@@ -25,7 +25,7 @@ class ItemOutputSerializer(serializers.Serializer):
     url = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    source = serializers.CharField(source="source.name")
+    source = serializers.CharField(source="source.name")  # type: ignore[assignment]
     container = serializers.CharField(source="container.name", allow_null=True, default=None)
     thread_key = serializers.CharField(allow_blank=True)
     author = serializers.SerializerMethodField()
@@ -49,7 +49,7 @@ class ItemListApi(APIView):
     class FilterSerializer(serializers.Serializer):
         colleague = serializers.SlugField(required=False, help_text="author's colleague slug")
         kind = serializers.ChoiceField(choices=Item.Kind.choices, required=False)
-        source = serializers.CharField(required=False, help_text="source name")
+        source = serializers.CharField(required=False, help_text="source name")  # type: ignore[assignment]
 
     @extend_schema(parameters=[FilterSerializer], responses=ItemOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -81,7 +81,7 @@ class SearchHitSerializer(serializers.Serializer):
     colleague = serializers.EmailField(allow_null=True)
     excerpt = serializers.CharField()
     score = serializers.FloatField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     created_at = serializers.DateTimeField()
     url = serializers.URLField(allow_null=True)
 

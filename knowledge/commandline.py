@@ -45,7 +45,7 @@ def reader_from_options(options: dict[str, Any]) -> Reader:
 def input_lines(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line of a JSON-lines file ("-": stdin)."""
     try:
-        handle = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")
+        handle = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
     with handle:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
@@ -71,9 +72,9 @@ def search_items(
     ]
 
 
-def _filters(reader: Reader, colleague: Colleague | None) -> tuple[str, list[object]]:
+def _filters(reader: Reader, colleague: Colleague | None) -> tuple[str, list[Any]]:
     sql: list[str] = []
-    params: list[object] = []
+    params: list[Any] = []
     if not reader.unrestricted:
         audience_sql, audience_params = (
             visible_audiences(reader).values("id").query.sql_with_params()
@@ -101,10 +102,12 @@ def _ranked_chunks(
 
 
 def _ranked_chunks_sqlite(
-    terms: list[str], where: str, params: list[object], limit: int
+    terms: list[str], where: str, params: list[Any], limit: int
 ) -> list[tuple[int, float, str]]:
     # Each term is quoted, so nothing in a query is FTS5 syntax.
     match = " OR ".join(f'"{term}"' for term in terms)
+    # Only constant SQL and `where` (built from Django's own compiled SQL) are interpolated;
+    # every value is a parameter.
     sql = (
         "SELECT c.item_id, -bm25(knowledge_chunk_fts) AS score,"
         " snippet(knowledge_chunk_fts, 0, %s, %s, '…', 32)"
@@ -118,7 +121,7 @@ def _ranked_chunks_sqlite(
 
 
 def _ranked_chunks_postgres(
-    terms: list[str], where: str, params: list[object], limit: int
+    terms: list[str], where: str, params: list[Any], limit: int
 ) -> list[tuple[int, float, str]]:
     # Terms are \w+ words joined by OR; plainto_tsquery normalises each one safely.
     tsquery = "(" + " || ".join(["plainto_tsquery('english', %s)"] * len(terms)) + ")"
@@ -134,7 +137,7 @@ def _ranked_chunks_postgres(
     )
     options = (
         f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=40, MinWords=15,"
-        " MaxFragments=2, FragmentDelimiter=\" … \""
+        ' MaxFragments=2, FragmentDelimiter=" … "'
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*terms, *params, limit, options])

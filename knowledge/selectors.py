@@ -75,16 +75,18 @@ def item_counts_by_source(reader: Reader, colleague: Colleague) -> list[SourceCo
 
 WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
 STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been
-    before being below between both but by can could did do does doing don't down during each
-    few for from further get got had has have having he her here hers herself him himself his
-    how i i'm if in into is it it's its itself just let's like me more most my myself no nor
-    not now of off on once only or other our ours ourselves out over own same she should so
-    some such than that that's the their theirs them themselves then there these they this
-    those through to too under until up very was we we're were what when where which while who
-    whom why will with would you you're your yours yourself yourselves yes ok okay thanks thank
-    hi hey hello please one two also will can we'll i'll i've we've they're there's what's
-    http https www com re fw fwd sent wrote subject""".split()
+    """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing don't down during each few for
+    from further get got had has have having he her here hers herself him himself his how i i'm
+    if in into is it it's its itself just let's like me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than
+    that that's the their theirs them themselves then there these they this those through to too
+    under until up very was we we're were what when where which while who whom why will with
+    would you you're your yours yourself yourselves yes ok okay thanks thank hi hey hello please
+    one two also will can we'll i'll i've we've they're there's what's http https www com re fw
+    fwd sent wrote subject
+    """.split()
 )
 
 

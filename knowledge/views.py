@@ -47,7 +47,9 @@ def search(request: HttpRequest) -> HttpResponse:
         "first_rank": (page - 1) * RESULTS_PER_PAGE + 1,
         "has_next": len(hits) > RESULTS_PER_PAGE,
     }
-    template = "knowledge/_results.html" if request.headers.get("HX-Request") else "knowledge/search.html"
+    template = (
+        "knowledge/_results.html" if request.headers.get("HX-Request") else "knowledge/search.html"
+    )
     return render(request, template, context)
 
 

@@ -35,7 +35,10 @@ class Reader:
     @classmethod
     def operator(cls) -> Reader:
         return cls(
-            user_id=None, colleague_id=None, identity_ids=frozenset(), is_member=True,
+            user_id=None,
+            colleague_id=None,
+            identity_ids=frozenset(),
+            is_member=True,
             unrestricted=True,
         )
 

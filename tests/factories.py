@@ -38,7 +38,11 @@ def email_ref(address: str) -> PersonRef:
 
 def slack_person(user_id: str, name: str, email: str = "", **extra: object) -> SourcePerson:
     return SourcePerson(
-        ref=slack_ref(user_id), display_name=name, real_name=name, email=email, **extra  # type: ignore[arg-type]
+        ref=slack_ref(user_id),
+        display_name=name,
+        real_name=name,
+        email=email,
+        **extra,  # type: ignore[arg-type]
     )
 
 
@@ -112,9 +116,13 @@ def batch(
     )
 
 
-def make_user(username: str, *, colleague: Colleague | None = None, **extra: object) -> AbstractUser:
+def make_user(
+    username: str, *, colleague: Colleague | None = None, **extra: object
+) -> AbstractUser:
     user = get_user_model().objects.create_user(
-        username=username, password="correct horse battery", **extra  # type: ignore[arg-type]
+        username=username,
+        password="correct horse battery",
+        **extra,  # type: ignore[arg-type]
     )
     if colleague is not None:
         colleague.user = user

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import connection
 django.setup()
 with connection.cursor() as cursor:
-    journal = cursor.execute("PRAGMA journal_mode").fetchone()[0] if connection.vendor == "sqlite" else None
+    cursor.execute("PRAGMA journal_mode")
+    journal = cursor.fetchone()[0]
 print(json.dumps({
     "engine": settings.DATABASES["default"]["ENGINE"],
     "name": str(settings.DATABASES["default"]["NAME"]),
@@ -34,8 +35,12 @@ def run(code_or_args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
     clean = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
     return subprocess.run(
         [sys.executable, *code_or_args],
-        cwd=PROJECT_ROOT, env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
-        capture_output=True, text=True, timeout=120, check=False,
+        cwd=PROJECT_ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,52 +15,130 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Colleague',
+            name="Colleague",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('slug', models.SlugField(max_length=120, unique=True)),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('department', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('status', models.CharField(choices=[('current', 'Current'), ('departed', 'Departed')], db_index=True, default='current', max_length=16)),
-                ('departed_on', models.DateField(blank=True, null=True)),
-                ('consent', models.CharField(choices=[('not_required', 'Not required by policy'), ('required', 'Required, not yet asked'), ('given', 'Given'), ('refused', 'Refused')], default='not_required', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('manager', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='reports', to='colleagues.colleague')),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='colleague', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("slug", models.SlugField(max_length=120, unique=True)),
+                ("title", models.CharField(blank=True, max_length=200)),
+                ("department", models.CharField(blank=True, db_index=True, max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("current", "Current"), ("departed", "Departed")],
+                        db_index=True,
+                        default="current",
+                        max_length=16,
+                    ),
+                ),
+                ("departed_on", models.DateField(blank=True, null=True)),
+                (
+                    "consent",
+                    models.CharField(
+                        choices=[
+                            ("not_required", "Not required by policy"),
+                            ("required", "Required, not yet asked"),
+                            ("given", "Given"),
+                            ("refused", "Refused"),
+                        ],
+                        default="not_required",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "manager",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="reports",
+                        to="colleagues.colleague",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="colleague",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Identity',
+            name="Identity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('slack', 'Slack user'), ('email', 'Email address'), ('name', 'Author name')], max_length=16)),
-                ('value', models.CharField(max_length=320)),
-                ('display_name', models.CharField(blank=True, max_length=200)),
-                ('is_bot', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('colleague', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='identities', to='colleagues.colleague')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("slack", "Slack user"),
+                            ("email", "Email address"),
+                            ("name", "Author name"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("value", models.CharField(max_length=320)),
+                ("display_name", models.CharField(blank=True, max_length=200)),
+                ("is_bot", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "colleague",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="identities",
+                        to="colleagues.colleague",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'identities',
-                'ordering': ['kind', 'value'],
+                "verbose_name_plural": "identities",
+                "ordering": ["kind", "value"],
             },
         ),
         migrations.AddConstraint(
-            model_name='colleague',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('email', ''), _negated=True), name='colleague_email_unique_ci'),
+            model_name="colleague",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("email"),
+                condition=models.Q(("email", ""), _negated=True),
+                name="colleague_email_unique_ci",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='colleague',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'departed'), ('departed_on__isnull', True), _connector='OR'), name='colleague_departed_on_only_when_departed'),
+            model_name="colleague",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status", "departed"), ("departed_on__isnull", True), _connector="OR"
+                ),
+                name="colleague_departed_on_only_when_departed",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='identity',
-            constraint=models.UniqueConstraint(fields=('kind', 'value'), name='identity_kind_value_unique'),
+            model_name="identity",
+            constraint=models.UniqueConstraint(
+                fields=("kind", "value"), name="identity_kind_value_unique"
+            ),
         ),
     ]

@@ -5,92 +5,209 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('colleagues', '0001_initial'),
-        ('connectors', '0001_initial'),
+        ("colleagues", "0001_initial"),
+        ("connectors", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Container',
+            name="Container",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=500)),
-                ('name', models.CharField(max_length=300)),
-                ('kind', models.CharField(choices=[('channel', 'Public channel'), ('private_channel', 'Private channel'), ('dm', 'Direct message'), ('mpim', 'Group direct message'), ('mailbox', 'Mail folder'), ('folder', 'Document folder')], max_length=32)),
-                ('is_private', models.BooleanField(default=True)),
-                ('topic', models.TextField(blank=True)),
-                ('members', models.ManyToManyField(blank=True, related_name='containers', to='colleagues.identity')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='containers', to='connectors.source')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=500)),
+                ("name", models.CharField(max_length=300)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("channel", "Public channel"),
+                            ("private_channel", "Private channel"),
+                            ("dm", "Direct message"),
+                            ("mpim", "Group direct message"),
+                            ("mailbox", "Mail folder"),
+                            ("folder", "Document folder"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("is_private", models.BooleanField(default=True)),
+                ("topic", models.TextField(blank=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="containers", to="colleagues.identity"
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="containers",
+                        to="connectors.source",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Audience',
+            name="Audience",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fingerprint', models.CharField(max_length=64, unique=True)),
-                ('is_public', models.BooleanField(db_index=True, default=False)),
-                ('identities', models.ManyToManyField(blank=True, related_name='audiences', to='colleagues.identity')),
-                ('containers', models.ManyToManyField(blank=True, related_name='audiences', to='knowledge.container')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("fingerprint", models.CharField(max_length=64, unique=True)),
+                ("is_public", models.BooleanField(db_index=True, default=False)),
+                (
+                    "identities",
+                    models.ManyToManyField(
+                        blank=True, related_name="audiences", to="colleagues.identity"
+                    ),
+                ),
+                (
+                    "containers",
+                    models.ManyToManyField(
+                        blank=True, related_name="audiences", to="knowledge.container"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=500)),
-                ('kind', models.CharField(choices=[('message', 'Message'), ('email', 'Email'), ('document', 'Document')], db_index=True, max_length=16)),
-                ('thread_key', models.CharField(blank=True, db_index=True, max_length=500)),
-                ('title', models.CharField(blank=True, max_length=500)),
-                ('body', models.TextField()),
-                ('url', models.URLField(blank=True, max_length=1000)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('updated_at', models.DateTimeField()),
-                ('content_hash', models.CharField(max_length=64)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('ingested_at', models.DateTimeField(auto_now_add=True)),
-                ('audience', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='items', to='knowledge.audience')),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='items', to='colleagues.identity')),
-                ('container', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='items', to='knowledge.container')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='connectors.source')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=500)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("message", "Message"),
+                            ("email", "Email"),
+                            ("document", "Document"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                    ),
+                ),
+                ("thread_key", models.CharField(blank=True, db_index=True, max_length=500)),
+                ("title", models.CharField(blank=True, max_length=500)),
+                ("body", models.TextField()),
+                ("url", models.URLField(blank=True, max_length=1000)),
+                ("created_at", models.DateTimeField(db_index=True)),
+                ("updated_at", models.DateTimeField()),
+                ("content_hash", models.CharField(max_length=64)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("ingested_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "audience",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="items",
+                        to="knowledge.audience",
+                    ),
+                ),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="items",
+                        to="colleagues.identity",
+                    ),
+                ),
+                (
+                    "container",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="items",
+                        to="knowledge.container",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="connectors.source",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Chunk',
+            name="Chunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ordinal', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('audience', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='chunks', to='knowledge.audience')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='knowledge.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ordinal", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                (
+                    "audience",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="chunks",
+                        to="knowledge.audience",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="knowledge.item",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['item_id', 'ordinal'],
+                "ordering": ["item_id", "ordinal"],
             },
         ),
         migrations.AddConstraint(
-            model_name='container',
-            constraint=models.UniqueConstraint(fields=('source', 'external_id'), name='container_source_external_id_unique'),
+            model_name="container",
+            constraint=models.UniqueConstraint(
+                fields=("source", "external_id"), name="container_source_external_id_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(fields=['author', '-created_at'], name='item_author_recent'),
+            model_name="item",
+            index=models.Index(fields=["author", "-created_at"], name="item_author_recent"),
         ),
         migrations.AddConstraint(
-            model_name='item',
-            constraint=models.UniqueConstraint(fields=('source', 'external_id'), name='item_source_external_id_unique'),
+            model_name="item",
+            constraint=models.UniqueConstraint(
+                fields=("source", "external_id"), name="item_source_external_id_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='chunk',
-            constraint=models.UniqueConstraint(fields=('item', 'ordinal'), name='chunk_item_ordinal_unique'),
+            model_name="chunk",
+            constraint=models.UniqueConstraint(
+                fields=("item", "ordinal"), name="chunk_item_ordinal_unique"
+            ),
         ),
     ]

@@ -44,10 +44,17 @@ def org(db) -> Org:  # type: ignore[no-untyped-def]
     ingest_batch(
         source=source,
         batch=f.batch(
-            f.message("CGEN", "U1", "We rotate the billing keys every quarter with the vault runbook."),
+            f.message(
+                "CGEN", "U1", "We rotate the billing keys every quarter with the vault runbook."
+            ),
             f.message("CGEN", "U2", "Deploys go through the terraform pipeline, never by hand."),
             f.message("CGEN", "U3", "Forecast numbers for the quarter are in the finance sheet."),
-            f.message("GSEC", "U1", "Postmortem draft: the zebracorn outage leaked card tokens.", private=True),
+            f.message(
+                "GSEC",
+                "U1",
+                "Postmortem draft: the zebracorn outage leaked card tokens.",
+                private=True,
+            ),
             people=PEOPLE,
             containers=CHANNELS,
         ),
@@ -57,7 +64,9 @@ def org(db) -> Org:  # type: ignore[no-untyped-def]
         source=mail,
         batch=f.batch(
             f.email(
-                "carol@acme.test", ("alice@acme.test",), "Budget",
+                "carol@acme.test",
+                ("alice@acme.test",),
+                "Budget",
                 "Alice, the narwhal budget is approved for the billing migration.",
             ),
         ),
@@ -65,7 +74,9 @@ def org(db) -> Org:  # type: ignore[no-untyped-def]
     alice = colleague_by_email("alice@acme.test")
     bob = colleague_by_email("bob@acme.test")
     carol = colleague_by_email("carol@acme.test")
-    assert alice and bob and carol
+    assert alice is not None
+    assert bob is not None
+    assert carol is not None
     return Org(
         source=source,
         mail=mail,

@@ -19,7 +19,9 @@ def test_schema_and_docs_are_served(org: Org) -> None:
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert {"/api/colleagues/", "/api/items/", "/api/search/", "/api/items/{item_id}/"} <= set(paths)
+    assert {"/api/colleagues/", "/api/items/", "/api/search/", "/api/items/{item_id}/"} <= set(
+        paths
+    )
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content.lower()
@@ -45,7 +47,9 @@ def test_directory_filters_and_detail(org: Org) -> None:
     rows = client.get("/api/colleagues/", {"q": "alice"}).json()["results"]
     assert [r["email"] for r in rows] == ["alice@acme.test"]
     detail = client.get(f"/api/colleagues/{org.alice.slug}/").json()
-    assert detail["items_by_source"] == [{"source": "acme-slack", "kind": "slack-export", "items": 1}]
+    assert detail["items_by_source"] == [
+        {"source": "acme-slack", "kind": "slack-export", "items": 1}
+    ]
     assert client.get("/api/colleagues/nobody-here/").status_code == 404
 
 
@@ -54,7 +58,15 @@ def test_search_shape_matches_the_command_line_contract(org: Org) -> None:
     client.force_authenticate(org.alice_user)
     results = client.get("/api/search/", {"q": "billing keys"}).json()["results"]
     assert results
-    assert set(results[0]) == {"item_id", "colleague", "excerpt", "score", "source", "created_at", "url"}
+    assert set(results[0]) == {
+        "item_id",
+        "colleague",
+        "excerpt",
+        "score",
+        "source",
+        "created_at",
+        "url",
+    }
     assert results[0]["colleague"] == "alice@acme.test"
     assert "\ue000" not in results[0]["excerpt"]
     scoped = client.get("/api/search/", {"q": "quarter", "colleague": org.carol.slug}).json()

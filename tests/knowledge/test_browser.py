@@ -30,8 +30,13 @@ def page(live_server) -> Iterator[object]:  # type: ignore[no-untyped-def]
         browser = playwright.chromium.launch(
             executable_path=executable,
             args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
             ],
         )
         page = browser.new_page(base_url=live_server.url)

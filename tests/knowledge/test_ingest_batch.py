@@ -19,7 +19,10 @@ pytestmark = pytest.mark.django_db
 def test_ingest_batch_is_idempotent() -> None:
     source = f.make_source()
     people = (f.slack_person("U1", "Ann"),)
-    docs = (f.message("C1", "U1", "first words", minutes=1), f.message("C1", "U1", "second", minutes=2))
+    docs = (
+        f.message("C1", "U1", "first words", minutes=1),
+        f.message("C1", "U1", "second", minutes=2),
+    )
     containers = (f.channel("C1", "general", members=("U1",)),)
     first = ingest_batch(source=source, batch=f.batch(*docs, people=people, containers=containers))
     again = ingest_batch(source=source, batch=f.batch(*docs, people=people, containers=containers))
@@ -38,7 +41,9 @@ def test_changed_document_is_updated_and_reindexed() -> None:
     ingest_batch(source=source, batch=f.batch(original, people=people, containers=containers))
     edited = f.message("C1", "U1", "the flamingo service owns invoices", minutes=5)
     assert edited.external_id == original.external_id
-    result = ingest_batch(source=source, batch=f.batch(edited, people=people, containers=containers))
+    result = ingest_batch(
+        source=source, batch=f.batch(edited, people=people, containers=containers)
+    )
     assert (result.created, result.updated) == (0, 1)
     operator = Reader.operator()
     assert [h.item.body for h in search_items(reader=operator, query="flamingo")] == [

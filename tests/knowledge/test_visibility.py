@@ -37,7 +37,10 @@ def test_selectors_hide_private_channel_from_non_members(org: Org) -> None:
 
 def test_search_hides_private_channel_from_non_members(org: Org) -> None:
     def found(user) -> bool:  # type: ignore[no-untyped-def]
-        return any(SECRET_WORD in h.item.body for h in search_items(reader=reader_for(user), query=SECRET_WORD))
+        return any(
+            SECRET_WORD in h.item.body
+            for h in search_items(reader=reader_for(user), query=SECRET_WORD)
+        )
 
     assert found(org.alice_user)
     assert found(org.bob_user)
@@ -49,7 +52,8 @@ def test_mail_is_visible_to_sender_and_recipients_only(org: Org) -> None:
     def sees(user) -> bool:  # type: ignore[no-untyped-def]
         return bool(search_items(reader=reader_for(user), query="narwhal"))
 
-    assert sees(org.carol_user) and sees(org.alice_user)
+    assert sees(org.carol_user)
+    assert sees(org.alice_user)
     assert not sees(org.bob_user)
     assert not sees(org.outsider_user)
 
@@ -140,14 +144,18 @@ _scenario = itertools.count()
     people=st.integers(min_value=2, max_value=6),
     channels=st.lists(
         st.tuples(st.booleans(), st.sets(st.integers(min_value=0, max_value=5))),
-        min_size=1, max_size=4,
+        min_size=1,
+        max_size=4,
     ),
     posts=st.lists(
         st.tuples(st.integers(min_value=0, max_value=5), st.integers(min_value=0, max_value=3)),
-        min_size=1, max_size=12,
+        min_size=1,
+        max_size=12,
     ),
     mails=st.lists(
-        st.tuples(st.integers(min_value=0, max_value=5), st.sets(st.integers(min_value=0, max_value=5))),
+        st.tuples(
+            st.integers(min_value=0, max_value=5), st.sets(st.integers(min_value=0, max_value=5))
+        ),
         max_size=5,
     ),
 )
@@ -188,7 +196,9 @@ def test_random_organisations_never_leak(db, people, channels, posts, mails) -> 
         source=source,
         batch=f.batch(
             *documents,
-            people=tuple(f.slack_person(uid, f"P{i} S{n}", emails[i]) for i, uid in enumerate(uids)),
+            people=tuple(
+                f.slack_person(uid, f"P{i} S{n}", emails[i]) for i, uid in enumerate(uids)
+            ),
             containers=tuple(
                 f.channel(cid, cid, private=private, members=member_ids)
                 for cid, private, member_ids in specs
@@ -200,7 +210,9 @@ def test_random_organisations_never_leak(db, people, channels, posts, mails) -> 
         user = f.make_user(f"user-{n}-{i}", colleague=colleague)
         reader = reader_for(user)
         expected = public | expected_by_person[i]
-        seen = set(items_visible_to(reader).filter(source=source).values_list("external_id", flat=True))
+        seen = set(
+            items_visible_to(reader).filter(source=source).values_list("external_id", flat=True)
+        )
         assert seen == expected
         found = {
             h.item.external_id

@@ -1,4 +1,4 @@
-"""`manage.py ingest PATH [--kind K] [--source NAME] [--json]`: capture files into the knowledge base."""
+"""`manage.py ingest PATH [--kind K] [--source NAME] [--json]`: capture files."""
 
 from __future__ import annotations
 
@@ -47,12 +47,8 @@ class Command(BaseCommand):
             extra["workspace_url"] = options["workspace_url"]
         show_progress = not options["json"] and sys.stderr.isatty()
         try:
-            source = source_for_path(
-                path, kind=options["kind"], name=options["source"], **extra
-            )
-            run = run_sync(
-                source=source, on_progress=self.show_progress if show_progress else None
-            )
+            source = source_for_path(path, kind=options["kind"], name=options["source"], **extra)
+            run = run_sync(source=source, on_progress=self.show_progress if show_progress else None)
         except ConnectorError as exc:
             raise CommandError(str(exc)) from exc
         if show_progress:

@@ -57,9 +57,7 @@ class Command(BaseCommand):
             self.stdout.write(f"    {row['excerpt']}")
         self.stdout.write(f"{len(result['results'])} results in {result['seconds']:.3f}s")
 
-    def answer(
-        self, reader: Reader, query: str, email: str | None, limit: int
-    ) -> dict[str, Any]:
+    def answer(self, reader: Reader, query: str, email: str | None, limit: int) -> dict[str, Any]:
         colleague: Colleague | None = None
         if email:
             colleague = colleague_by_email(email)
