@@ -1,0 +1,174 @@
+"""Read documents from a file or a folder: .docx, .pdf, .md, .txt, .html/.htm.
+
+Config: `{"path": str, "audience": "public" | "author"}` (default "author"). A folder is
+walked recursively without following symbolic links; files of other types in it are skipped
+silently, while a single configured file of another type is an UnsupportedFile failure.
+
+Guarantees: nothing raises out of `fetch` but ConnectorConfigError (missing path, unknown
+audience); a file that cannot be read becomes a SourceFailure and the walk goes on.
+"audience": "author" shows a document to its author only (to nobody when the file names no
+author); "public" shows it to everyone in the organisation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from connectors.base import (
+    Audience,
+    Connector,
+    PersonRef,
+    SourceBatch,
+    SourceContainer,
+    SourceDocument,
+    SourcePerson,
+)
+from connectors.documents.files import (
+    ROOT,
+    BatchBuilder,
+    FileCursor,
+    FileEntry,
+    configured_root,
+    failure_from,
+    file_entry,
+    printable,
+    walk_tree,
+)
+from connectors.documents.parsing import ParsedDocument, format_of, parse_document
+from connectors.errors import ConnectorConfigError, FileRejected
+
+logger = logging.getLogger(__name__)
+
+AUDIENCES = ("public", "author")
+DEFAULT_AUDIENCE = "author"
+_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\"]+@[\w-]+(?:\.[\w-]+)+$")
+# I/O errors may pass: such a file is read again on the next sync instead of being marked.
+_TRANSIENT = (OSError,)
+
+
+class DocumentsConnector(Connector):
+    """Yield each readable file as a document of kind "document", in "folder" containers."""
+
+    kind = "docs"
+
+    def validate(self) -> None:
+        """Raise ConnectorConfigError unless `path` exists and `audience` is known."""
+        configured_root(self.config)
+        self._audience_mode()
+
+    def _audience_mode(self) -> str:
+        mode = self.config.get("audience", DEFAULT_AUDIENCE)
+        if mode not in AUDIENCES:
+            raise ConnectorConfigError(f'"audience" must be one of {AUDIENCES}, not {mode!r}')
+        return str(mode)
+
+    def fetch(self, *, cursor: str | None) -> Iterator[SourceBatch]:
+        """Yield documents of files that changed since `cursor`, at most 1,000 per batch."""
+        root = configured_root(self.config)
+        public = self._audience_mode() == "public"
+        state = FileCursor(cursor)
+        builder = BatchBuilder()
+        entries = self._entries(root, builder)
+        state.keep_only(entry.relative for entry in entries)
+        for entry in entries:
+            if state.unchanged(entry):
+                continue
+            try:
+                parsed = parse_document(entry.path)
+            except FileRejected as exc:
+                builder.add_failure(failure_from(entry.path, exc))
+                state.mark(entry)
+            except _TRANSIENT as exc:
+                builder.add_failure(failure_from(entry.path, exc))
+            except Exception as exc:
+                # A bug of ours must cost one file, not the sync: report it and go on.
+                logger.exception("Unexpected error reading %s", entry.path)
+                builder.add_failure(failure_from(entry.path, exc))
+                state.mark(entry)
+            else:
+                document, people, container = build_document(
+                    entry, parsed, public=public, root_name=printable(root.name)
+                )
+                builder.add_document(document, people=people, container=container)
+                state.mark(entry)
+            if builder.full:
+                yield builder.take(state.dumps())
+        last = builder.finish(state.dumps())
+        if last is not None:
+            yield last
+
+    def list_external_ids(self) -> Iterator[str]:
+        """Yield the id of every readable document at the source (a full read)."""
+        for batch in self.fetch(cursor=None):
+            for document in batch.documents:
+                yield document.external_id
+
+    def _entries(self, root: Path, builder: BatchBuilder) -> list[FileEntry]:
+        if root.is_file():
+            # Given explicitly, a file of an unknown type is reported by parse_document.
+            # The configured path itself may be a link: the operator chose it.
+            entry = file_entry(root, printable(root.name), follow_symlinks=True)
+            return [] if entry is None else [entry]
+
+        def on_error(path: Path, exc: OSError) -> None:
+            builder.add_failure(failure_from(path, exc))
+
+        return [
+            entry
+            for listing in walk_tree(root, on_error=on_error)
+            for entry in listing.files
+            if format_of(entry.path) is not None
+        ]
+
+
+def build_document(
+    entry: FileEntry, parsed: ParsedDocument, *, public: bool, root_name: str
+) -> tuple[SourceDocument, tuple[SourcePerson, ...], SourceContainer]:
+    """Return the document for a parsed file, the person it names and its folder."""
+    author = author_ref(parsed.author)
+    people = (SourcePerson(ref=author, display_name=parsed.author),) if author else ()
+    if public:
+        audience = Audience(public=True)
+    else:
+        # Fail closed: a document that names no author is visible to nobody but operators.
+        audience = Audience(people=(author,)) if author else Audience()
+    folder = entry.folder
+    container = SourceContainer(
+        external_id=folder,
+        name=root_name if folder == ROOT else folder,
+        kind="folder",
+        is_private=not public,
+    )
+    metadata: dict[str, object] = {
+        "format": parsed.format,
+        "path": entry.relative,
+        "size": entry.size,
+    }
+    if parsed.pages is not None:
+        metadata["pages"] = parsed.pages
+    document = SourceDocument(
+        external_id=entry.relative,
+        kind="document",
+        title=parsed.title or printable(entry.path.name),
+        body=parsed.text,
+        author=author,
+        created_at=parsed.created_at or entry.modified_at,
+        updated_at=parsed.modified_at or entry.modified_at,
+        audience=audience,
+        container_id=folder,
+        metadata=metadata,
+    )
+    return document, people, container
+
+
+def author_ref(author: str) -> PersonRef | None:
+    """Return how the source names a document's author: an address, else a name."""
+    author = author.strip()
+    if not author:
+        return None
+    if _ADDRESS.match(author):
+        return PersonRef("email", author.lower())
+    return PersonRef("name", author)

@@ -1,0 +1,231 @@
+"""Read mail from files: .eml messages, mbox files and maildirs, alone or in folders.
+
+Config: `{"path": str}`, one of
+- an .eml file (or any single file that is not an mbox: it is read as one message);
+- an mbox file: any file whose first line starts with `From ` (or whose name ends in .mbox);
+- a maildir: a folder with cur/ and/or new/ (tmp/ holds unfinished deliveries: skipped);
+- a folder holding any of these, walked recursively without following symbolic links.
+Other files in a folder are skipped silently.
+
+Guarantees: nothing raises out of `fetch` but ConnectorConfigError for a missing path; each
+message or file that cannot be read becomes a SourceFailure (`archive.mbox#17` names the 17th
+message of an mbox) and the rest goes on. A Message-ID is yielded once per fetch. Every
+document's mailbox is private and its audience is its sender and recipients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.base import Connector, SourceBatch, SourceContainer, SourceFailure
+from connectors.documents.files import (
+    ROOT,
+    BatchBuilder,
+    FileCursor,
+    FileEntry,
+    configured_root,
+    failure_from,
+    file_entry,
+    printable,
+    walk_tree,
+)
+from connectors.email.mbox import is_mbox_start, split_mbox
+from connectors.email.parsing import MAX_MESSAGE_BYTES, ParsedEmail, parse_email
+from connectors.errors import FileRejected, LimitExceeded
+
+logger = logging.getLogger(__name__)
+
+MAILDIR_MESSAGE_FOLDERS = ("cur", "new")
+MAILDIR_FOLDERS = frozenset({"cur", "new", "tmp"})
+MESSAGE_SUFFIXES = frozenset({".eml"})
+MBOX_SUFFIXES = frozenset({".mbox", ".mbx"})
+
+
+@dataclass(frozen=True)
+class MailFile:
+    """A file to read: one message (.eml, maildir) or many (mbox), and its mailbox."""
+
+    entry: FileEntry
+    is_mbox: bool
+    mailbox: SourceContainer
+
+
+class EmailFilesConnector(Connector):
+    """Yield each message as a document of kind "email", in private "mailbox" containers."""
+
+    kind = "email"
+
+    def validate(self) -> None:
+        """Raise ConnectorConfigError unless `path` names an existing file or folder."""
+        configured_root(self.config)
+
+    def fetch(self, *, cursor: str | None) -> Iterator[SourceBatch]:
+        """Yield messages of files that changed since `cursor`, at most 1,000 per batch.
+
+        Each batch's cursor lists the files whose messages have all been yielded by then.
+        """
+        root = configured_root(self.config)
+        state = FileCursor(cursor)
+        builder = BatchBuilder()
+        files = self._mail_files(root, builder)
+        state.keep_only(f.entry.relative for f in files)
+        seen_ids: set[str] = set()
+        for mail_file in files:
+            if state.unchanged(mail_file.entry):
+                continue
+            complete = True
+            for item in self._read(mail_file):
+                if isinstance(item, _ReadError):
+                    builder.add_failure(item.failure)
+                    complete = False  # read it again next time rather than mark it done
+                elif isinstance(item, SourceFailure):
+                    builder.add_failure(item)
+                elif item.document.external_id not in seen_ids:
+                    seen_ids.add(item.document.external_id)
+                    builder.add_document(
+                        item.document, people=item.people, container=mail_file.mailbox
+                    )
+                if builder.full:
+                    yield builder.take(state.dumps())
+            if complete:
+                state.mark(mail_file.entry)
+        last = builder.finish(state.dumps())
+        if last is not None:
+            yield last
+
+    def list_external_ids(self) -> Iterator[str]:
+        """Yield the id of every message at the source (a full read, without a cursor)."""
+        for batch in self.fetch(cursor=None):
+            for document in batch.documents:
+                yield document.external_id
+
+    # Finding files.
+
+    def _mail_files(self, root: Path, builder: BatchBuilder) -> list[MailFile]:
+        if root.is_file():
+            # The configured path itself may be a link: the operator chose it.
+            entry = file_entry(root, printable(root.name), follow_symlinks=True)
+            if entry is None:
+                return []
+            mailbox = _mailbox(ROOT, root.name)
+            is_mbox = _looks_like_mbox(entry, builder)
+            return [] if is_mbox is None else [MailFile(entry, is_mbox, mailbox)]
+
+        found: list[MailFile] = []
+
+        def on_error(path: Path, exc: OSError) -> None:
+            builder.add_failure(failure_from(path, exc))
+
+        for listing in walk_tree(root, on_error=on_error):
+            folder_box = _mailbox(listing.relative, root.name)
+            if set(MAILDIR_MESSAGE_FOLDERS) & set(listing.dirs):
+                found.extend(_maildir_messages(listing.path, folder_box, on_error))
+                # Maildir++ subfolders (".Sent") are maildirs of their own: keep walking.
+                listing.dirs[:] = [d for d in listing.dirs if d not in MAILDIR_FOLDERS]
+            for entry in listing.files:
+                suffix = entry.path.suffix.lower()
+                if suffix in MESSAGE_SUFFIXES:
+                    found.append(MailFile(entry, False, folder_box))
+                    continue
+                is_mbox = _looks_like_mbox(entry, builder)
+                if is_mbox:
+                    found.append(MailFile(entry, True, _mailbox(entry.relative, root.name)))
+        return found
+
+    # Reading files.
+
+    def _read(self, mail_file: MailFile) -> Iterator[ParsedEmail | SourceFailure | _ReadError]:
+        entry = mail_file.entry
+        folder = mail_file.mailbox.external_id
+        if not mail_file.is_mbox:
+            try:
+                if entry.size > MAX_MESSAGE_BYTES:
+                    raise LimitExceeded(f"the message is {entry.size} bytes, over the limit")
+                raw = entry.path.read_bytes()
+                yield parse_email(raw, container_id=folder, fallback_date=entry.modified_at)
+            except FileRejected as exc:
+                yield failure_from(entry.path, exc)
+            except OSError as exc:
+                yield _ReadError(failure_from(entry.path, exc))
+            except Exception as exc:
+                # A bug of ours must cost one file, not the sync: report it and go on.
+                logger.exception("Unexpected error reading %s", entry.path)
+                yield failure_from(entry.path, exc)
+            return
+        try:
+            with entry.path.open("rb") as handle:
+                for message in split_mbox(handle, max_message_bytes=MAX_MESSAGE_BYTES):
+                    where = f"{entry.path}#{message.number}"
+                    if message.too_large:
+                        yield failure_from(
+                            where, LimitExceeded(f"the message is {message.size} bytes")
+                        )
+                        continue
+                    try:
+                        yield parse_email(
+                            message.raw,
+                            container_id=folder,
+                            fallback_date=message.received_at or entry.modified_at,
+                        )
+                    except FileRejected as exc:
+                        yield failure_from(where, exc)
+                    except Exception as exc:
+                        logger.exception("Unexpected error reading %s", where)
+                        yield failure_from(where, exc)
+        except OSError as exc:
+            yield _ReadError(failure_from(entry.path, exc))
+        except Exception as exc:
+            logger.exception("Unexpected error splitting %s", entry.path)
+            yield failure_from(entry.path, exc)
+
+
+@dataclass(frozen=True)
+class _ReadError:
+    """A file that could not be read (an I/O error, which may pass), as opposed to one that
+    was read and rejected."""
+
+    failure: SourceFailure
+
+
+def _maildir_messages(
+    maildir: Path, mailbox: SourceContainer, on_error: Callable[[Path, OSError], None]
+) -> list[MailFile]:
+    """List the messages of a maildir: the regular files directly in cur/ and new/."""
+    found: list[MailFile] = []
+    for sub in MAILDIR_MESSAGE_FOLDERS:
+        folder = maildir / sub
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        prefix = sub if mailbox.external_id == ROOT else f"{mailbox.external_id}/{sub}"
+        for listing in walk_tree(folder, on_error=on_error):
+            listing.dirs[:] = []  # messages live directly in cur/ and new/
+            for entry in listing.files:
+                if entry.path.name.startswith("."):
+                    continue
+                relative = f"{prefix}/{entry.relative}"
+                moved = FileEntry(entry.path, relative, entry.size, entry.mtime_ns)
+                found.append(MailFile(moved, False, mailbox))
+    return found
+
+
+def _mailbox(relative: str, root_name: str) -> SourceContainer:
+    # The root is "." by contract; its name is the configured file or folder's own name,
+    # which means more to a reader than ".".
+    name = printable(root_name) if relative == ROOT else relative
+    return SourceContainer(external_id=relative, name=name, kind="mailbox", is_private=True)
+
+
+def _looks_like_mbox(entry: FileEntry, builder: BatchBuilder) -> bool | None:
+    """True for an mbox, False for anything else; None (with a failure) if unreadable."""
+    if entry.path.suffix.lower() in MBOX_SUFFIXES:
+        return True
+    try:
+        with entry.path.open("rb") as handle:
+            head = handle.read(5)
+    except OSError as exc:
+        builder.add_failure(failure_from(entry.path, exc))
+        return None
+    return is_mbox_start(head)
