@@ -1,0 +1,90 @@
+"""Load the demo company into the database: its directory, its sources and three logins."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test.utils import override_settings
+
+from colleagues.actions import import_directory, link_login
+from colleagues.demo.company import DOMAIN, PEOPLE_BY_KEY
+from colleagues.demo.generate import DemoCompany, generate_company
+from colleagues.models import Colleague
+from connectors.actions import run_sync, source_for_path
+from connectors.models import SyncRun
+
+WORKSPACE_URL = "https://northwind-robotics.slack.com"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+    colleague: str
+
+
+# username, person key, what they can see, staff (sources pages and admin)
+DEMO_LOGINS: tuple[tuple[str, str, str, bool], ...] = (
+    ("hr", "grace", "HR admin: People channels, sources and the admin", True),
+    ("manager", "samuel", "Payments manager: #payments-incidents and #leadership", False),
+    ("engineer", "tom", "Platform engineer: public channels and own DMs only", False),
+)
+
+
+@dataclass(frozen=True)
+class DemoLoad:
+    company: DemoCompany
+    runs: tuple[SyncRun, ...]
+    logins: tuple[DemoLogin, ...]
+
+
+StepCallback = Callable[[str], None]
+
+
+def load_demo(out_dir: Path, *, on_step: StepCallback | None = None) -> DemoLoad:
+    """Generate Northwind Robotics into `out_dir`, ingest it and (re)create the demo logins.
+
+    Idempotent: running it again stores nothing new, and resets the demo logins' passwords
+    (they are printed, never stored in clear).
+    """
+    step = on_step or (lambda _message: None)
+    step(f"Generating the demo company into {out_dir}")
+    company = generate_company(out_dir)
+    step(f"Importing the HR directory ({len(company.people)} people)")
+    import_directory(company.directory_csv)
+    runs = []
+    # Mail from outside northwind.example (vendors, customers) is captured, but its senders
+    # are not colleagues.
+    with override_settings(COLLEAGUE_ORG_DOMAINS=[DOMAIN]):
+        for label, path, config in (
+            ("Northwind Slack", company.slack_export, {"workspace_url": WORKSPACE_URL}),
+            ("Northwind mail", company.mbox, {}),
+            ("Northwind documents", company.docs_dir, {"audience": "public"}),
+        ):
+            step(f"Ingesting {label} from {path.name}")
+            source = source_for_path(path, name=label, **config)
+            runs.append(run_sync(source=source))
+    logins = tuple(_demo_login(*spec) for spec in DEMO_LOGINS)
+    return DemoLoad(company=company, runs=tuple(runs), logins=logins)
+
+
+@transaction.atomic
+def _demo_login(username: str, person_key: str, role: str, staff: bool) -> DemoLogin:
+    person = PEOPLE_BY_KEY[person_key]
+    colleague = Colleague.objects.get(email__iexact=person.email)
+    password = secrets.token_urlsafe(9)
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    user.email = person.email
+    user.first_name, _, user.last_name = person.name.partition(" ")
+    user.is_staff = staff
+    user.is_superuser = staff
+    user.set_password(password)
+    user.save()
+    link_login(colleague=colleague, user=user)
+    return DemoLogin(username=username, password=password, role=role, colleague=person.name)
