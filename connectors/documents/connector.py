@@ -156,7 +156,7 @@ def build_document(
         body=parsed.text,
         author=author,
         created_at=parsed.created_at or entry.modified_at,
-        updated_at=parsed.modified_at or entry.modified_at,
+        updated_at=entry.modified_at,
         audience=audience,
         container_id=folder,
         metadata=metadata,
