@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from connectors.email.mbox import SNIFF_BYTES, is_mbox_start, is_message_start
 from connectors.errors import ConnectorConfigError
 
 EMAIL_SUFFIXES = frozenset({".eml", ".mbox", ".mbx"})
@@ -30,7 +31,7 @@ def detect_kind(path: Path) -> str:
         if not child.is_file():
             continue
         suffix = child.suffix.lower()
-        if suffix in EMAIL_SUFFIXES or _starts_like_mbox(child):
+        if suffix in EMAIL_SUFFIXES or _starts_like_mail(child):
             email += 1
         elif suffix in DOCUMENT_SUFFIXES:
             docs += 1
@@ -50,16 +51,18 @@ def _detect_file(path: Path) -> str:
         if names & SLACK_EXPORT_MARKERS:
             return "slack-export"
         raise ConnectorConfigError(f"{path}: a ZIP without users.json or channels.json")
-    if suffix in EMAIL_SUFFIXES or _starts_like_mbox(path):
+    if suffix in EMAIL_SUFFIXES or _starts_like_mail(path):
         return "email"
     if suffix in DOCUMENT_SUFFIXES:
         return "docs"
     raise ConnectorConfigError(f"{path}: unknown file type {suffix or '(none)'}; pass --kind")
 
 
-def _starts_like_mbox(path: Path) -> bool:
+def _starts_like_mail(path: Path) -> bool:
+    """An mbox, or one raw message whatever its name (a .txt from a mail archive)."""
     try:
         with path.open("rb") as handle:
-            return handle.read(5) == b"From "
+            head = handle.read(SNIFF_BYTES)
     except OSError:
         return False
+    return is_mbox_start(head) or is_message_start(head)

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from connectors.base import Connector, SourceBatch, SourceContainer, SourceFailure
 from connectors.documents.files import (
@@ -32,7 +33,7 @@ from connectors.documents.files import (
     printable,
     walk_tree,
 )
-from connectors.email.mbox import is_mbox_start, split_mbox
+from connectors.email.mbox import SNIFF_BYTES, is_mbox_start, is_message_start, split_mbox
 from connectors.email.parsing import MAX_MESSAGE_BYTES, ParsedEmail, parse_email
 from connectors.errors import FileRejected, LimitExceeded
 
@@ -111,8 +112,8 @@ class EmailFilesConnector(Connector):
             if entry is None:
                 return []
             mailbox = _mailbox(ROOT, root.name)
-            is_mbox = _looks_like_mbox(entry, builder)
-            return [] if is_mbox is None else [MailFile(entry, is_mbox, mailbox)]
+            sniffed = _sniff(entry, builder)
+            return [] if sniffed is None else [MailFile(entry, sniffed == "mbox", mailbox)]
 
         found: list[MailFile] = []
 
@@ -130,9 +131,12 @@ class EmailFilesConnector(Connector):
                 if suffix in MESSAGE_SUFFIXES:
                     found.append(MailFile(entry, False, folder_box))
                     continue
-                is_mbox = _looks_like_mbox(entry, builder)
-                if is_mbox:
+                sniffed = _sniff(entry, builder)
+                if sniffed == "mbox":
                     found.append(MailFile(entry, True, _mailbox(entry.relative, root.name)))
+                elif sniffed == "message":
+                    # A raw message saved under another name (Enron's N/*.txt).
+                    found.append(MailFile(entry, False, folder_box))
         return found
 
     # Reading files.
@@ -218,14 +222,16 @@ def _mailbox(relative: str, root_name: str) -> SourceContainer:
     return SourceContainer(external_id=relative, name=name, kind="mailbox", is_private=True)
 
 
-def _looks_like_mbox(entry: FileEntry, builder: BatchBuilder) -> bool | None:
-    """True for an mbox, False for anything else; None (with a failure) if unreadable."""
+def _sniff(entry: FileEntry, builder: BatchBuilder) -> Literal["mbox", "message", ""] | None:
+    """What a file holds: an mbox, one message, or neither (""); None (a failure) if unreadable."""
     if entry.path.suffix.lower() in MBOX_SUFFIXES:
-        return True
+        return "mbox"
     try:
         with entry.path.open("rb") as handle:
-            head = handle.read(5)
+            head = handle.read(SNIFF_BYTES)
     except OSError as exc:
         builder.add_failure(failure_from(entry.path, exc))
         return None
-    return is_mbox_start(head)
+    if is_mbox_start(head):
+        return "mbox"
+    return "message" if is_message_start(head) else ""

@@ -94,6 +94,30 @@ def is_mbox_start(head: bytes) -> bool:
     return head.startswith(b"From ")
 
 
+SNIFF_BYTES = 4096
+_HEADER_LINE = re.compile(rb"^([!-9;-~]{1,76}):")
+_MESSAGE_HEADERS = frozenset({b"from", b"to", b"date", b"subject", b"message-id", b"received"})
+
+
+def is_message_start(head: bytes) -> bool:
+    """Return True if a file starting with `head` reads as one RFC 822 message.
+
+    Its first line must be a header, and at least two of From, To, Date, Subject, Message-ID
+    and Received must appear before the first blank line (a raw message saved as .txt).
+    """
+    lines = head.splitlines()
+    if not lines or not _HEADER_LINE.match(lines[0]):
+        return False
+    seen = set()
+    for line in lines:
+        if not line.strip():
+            break
+        match = _HEADER_LINE.match(line)
+        if match:
+            seen.add(match.group(1).lower())
+    return len(seen & _MESSAGE_HEADERS) >= 2
+
+
 def _pieces(handle: BinaryIO) -> Iterator[tuple[bytes, bool]]:
     """Yield (piece, starts_line): whole lines, or bounded pieces of very long lines."""
     at_line_start = True

@@ -223,3 +223,16 @@ def test_unreadable_file_is_a_failure_and_is_read_again_later(tmp_path: Path) ->
     batches = fetch(tmp_path)
     assert [f.error_type for b in batches for f in b.failures] == ["PermissionError"]
     assert "locked.eml" not in json.loads(batches[-1].cursor)
+
+
+def test_raw_messages_saved_as_txt_are_mail_and_other_text_is_not(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "enron-txt", tmp_path / "enron")
+    (tmp_path / "enron" / "notes.txt").write_text("From: the desk of nobody\nJust notes.\n")
+    docs = documents(fetch(tmp_path))
+    assert sorted(d.title for d in docs) == [
+        "TW Gas Sales: PRIVILEGED AND CONFIDENTIAL ATTORNEY CLIENT PRIVILEGE",
+        "Translation of articles",
+    ]
+    kean = next(d for d in docs if d.title == "Translation of articles")
+    assert kean.author is not None
+    assert kean.author.value == "steven.kean@enron.com"
