@@ -216,5 +216,7 @@ LOGGING = {
 # Mail domains of the organisation. An email author in one of them becomes a colleague; others
 # stay external identities. Empty: every author of captured mail becomes a colleague.
 COLLEAGUE_ORG_DOMAINS = [d.lower() for d in env_list("COLLEAGUE_ORG_DOMAINS")]
+# Fernet key encrypting source credentials at rest; empty: derived from SECRET_KEY.
+CREDENTIALS_KEY = env_str("CREDENTIALS_KEY")
 # Base URL of the intranet, for links in exports and Slack messages.
 COLLEAGUE_BASE_URL = env_str("COLLEAGUE_BASE_URL", "http://127.0.0.1:8000")

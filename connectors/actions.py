@@ -6,27 +6,47 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.credentials import encrypt_credentials
 from connectors.detection import detect_kind
 from connectors.errors import ConnectorConfigError
-from connectors.models import Source, SyncRun
+from connectors.models import STUCK_AFTER, STUCK_ERROR, Source, SyncRun
 from connectors.registry import connector_class
 
 logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def create_source(*, name: str, kind: str, config: Mapping[str, Any]) -> Source:
-    """Create a source after checking its connector accepts the config."""
-    connector_class(kind)(config=config, credentials={}).validate()
+def create_source(
+    *,
+    name: str,
+    kind: str,
+    config: Mapping[str, Any],
+    credentials: Mapping[str, str] | None = None,
+    sync_every: timedelta | None = None,
+) -> Source:
+    """Create a source after checking its connector accepts the config and credentials.
+
+    Credentials are stored encrypted and never appear in `config`.
+    """
+    credentials = dict(credentials or {})
+    connector_class(kind)(config=config, credentials=credentials).validate()
     if Source.objects.filter(name=name).exists():
         raise ConnectorConfigError(f"a source named {name!r} already exists")
-    return Source.objects.create(name=name, kind=kind, config=dict(config))
+    return Source.objects.create(
+        name=name,
+        kind=kind,
+        config=dict(config),
+        encrypted_credentials=encrypt_credentials(credentials),
+        sync_every=sync_every,
+    )
 
 
 @transaction.atomic
@@ -48,7 +68,9 @@ def source_for_path(
     if source.kind != kind:
         raise ConnectorConfigError(f"source {name!r} reads {source.kind}, not {kind}")
     if source.config != {**source.config, **wanted}:
-        connector_class(kind)(config={**source.config, **wanted}, credentials={}).validate()
+        connector_class(kind)(
+            config={**source.config, **wanted}, credentials=source.credentials
+        ).validate()
         source.config = {**source.config, **wanted}
         source.save(update_fields=["config"])
     return source
@@ -63,6 +85,27 @@ class SyncProgress:
 ProgressCallback = Callable[[SyncProgress], None]
 
 
+class SyncAlreadyRunning(ConnectorConfigError):
+    """Another run of this source is in progress; two runs never interleave their batches."""
+
+
+@transaction.atomic
+def _start_run(source: Source) -> SyncRun:
+    locked = Source.objects.select_for_update().get(pk=source.pk)
+    now = timezone.now()
+    running = locked.runs.filter(status=SyncRun.Status.RUNNING)
+    # A run whose process died (SIGKILL, power loss) stops sending heartbeats: it is over.
+    running.filter(heartbeat_at__lt=now - STUCK_AFTER).update(
+        status=SyncRun.Status.FAILED, error=STUCK_ERROR, finished_at=now
+    )
+    alive = running.first()
+    if alive is not None:
+        raise SyncAlreadyRunning(f"{locked.name} is already syncing (run {alive.pk})")
+    return SyncRun.objects.create(
+        source=locked, status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+
+
 def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> SyncRun:
     """Fetch everything new at `source` and store it batch by batch; return the finished run.
 
@@ -71,14 +114,13 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
     """
     from knowledge.actions import ingest_batch
 
-    now = timezone.now()
-    run = SyncRun.objects.create(
-        source=source, status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now
-    )
+    run = _start_run(source)
     started = time.monotonic()
     colleague_ids: set[int] = set()
     try:
-        connector = connector_class(source.kind)(config=source.config, credentials={})
+        connector = connector_class(source.kind)(
+            config=source.config, credentials=source.credentials
+        )
         connector.validate()
         for batch in connector.fetch(cursor=source.checkpoint or None):
             result = ingest_batch(source=source, batch=batch, run=run)
@@ -105,7 +147,7 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
             if on_progress is not None:
                 elapsed = max(time.monotonic() - started, 1e-6)
                 on_progress(SyncProgress(run=run, items_per_second=run.items_stored / elapsed))
-    except Exception as exc:
+    except BaseException as exc:  # KeyboardInterrupt too: never leave a run "running"
         run.status = SyncRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"[:5000]
         run.finished_at = timezone.now()
@@ -118,3 +160,63 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
     source.last_synced_at = run.finished_at
     source.save(update_fields=["last_synced_at"])
     return run
+
+
+def set_source_status(*, source: Source, status: Source.Status) -> None:
+    """Pause or resume a source. A paused source is skipped by the scheduler and by re-runs."""
+    if source.status != status:
+        source.status = status
+        source.save(update_fields=["status"])
+
+
+@dataclass(frozen=True)
+class DeletedSource:
+    name: str
+    items: int
+    quarantined_files: int
+
+
+def delete_source(*, source: Source) -> DeletedSource:
+    """Delete a source with everything captured from it: items, chunks, containers, runs,
+    quarantine rows and the quarantined copies on disk.
+
+    Refused (ConnectorConfigError) while a sync of it is running: pause it and let the run end.
+    """
+    from knowledge.models import Audience, Chunk, Item
+
+    with transaction.atomic():
+        source = Source.objects.select_for_update().get(pk=source.pk)
+        if source.runs.filter(status=SyncRun.Status.RUNNING).exists():
+            raise ConnectorConfigError(
+                f"{source.name} is syncing; pause it and delete it once the run has ended"
+            )
+        copies = [
+            Path(stored)
+            for stored in source.quarantine.exclude(stored_path="").values_list(
+                "stored_path", flat=True
+            )
+        ]
+        deleted = DeletedSource(
+            name=source.name,
+            items=Item.objects.filter(source=source).count(),
+            quarantined_files=source.quarantine.count(),
+        )
+        Chunk.objects.filter(item__source=source).delete()
+        Item.objects.filter(source=source).delete()
+        source.delete()
+        Audience.objects.filter(items__isnull=True, chunks__isnull=True).delete()
+        transaction.on_commit(lambda: _remove_files(copies))
+    logger.info("Deleted source %s with %s items", deleted.name, deleted.items)
+    return deleted
+
+
+def _remove_files(paths: list[Path]) -> None:
+    quarantine = Path(settings.COLLEAGUE_QUARANTINE_DIR).resolve()
+    for path in paths:
+        if not path.resolve().is_relative_to(quarantine):
+            logger.warning("Not removing %s: outside the quarantine folder", path)
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            logger.warning("Could not remove quarantined copy %s", path, exc_info=True)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.urls import reverse
+
+# A running sync whose heartbeat is older than this is dead (its process was killed).
+STUCK_AFTER = timedelta(minutes=30)
+STUCK_ERROR = "the sync stopped sending heartbeats (its process was lost); resumed by a new run"
 
 
 class Source(models.Model):
@@ -17,6 +23,9 @@ class Source(models.Model):
     kind = models.CharField(max_length=32)
     # Plain, non-secret configuration, e.g. {"path": "/data/export.zip"}.
     config = models.JSONField(default=dict, blank=True)
+    # Tokens and passwords, encrypted (connectors.credentials); read them through
+    # `credentials`, never from this column.
+    encrypted_credentials = models.TextField(blank=True, editable=False)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True
     )
@@ -35,6 +44,13 @@ class Source(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("connectors:source", kwargs={"pk": self.pk})
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The decrypted credentials; ConnectorConfigError if they cannot be decrypted."""
+        from connectors.credentials import decrypt_credentials
+
+        return decrypt_credentials(self.encrypted_credentials)
 
     @property
     def latest_run(self) -> SyncRun | None:

@@ -6,4 +6,7 @@ app_name = "connectors"
 urlpatterns = [
     path("", views.source_list, name="sources"),
     path("<int:pk>/", views.source_detail, name="source"),
+    path("<int:pk>/sync/", views.source_sync, name="sync"),
+    path("<int:pk>/pause/", views.source_pause, name="pause"),
+    path("<int:pk>/delete/", views.source_delete, name="delete"),
 ]
