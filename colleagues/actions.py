@@ -286,3 +286,67 @@ def import_directory(path: Path) -> DirectoryResult:
             colleague.manager = manager
             colleague.save(update_fields=["manager", "updated_at"])
     return DirectoryResult(created=created, updated=updated)
+
+
+class IdentityChangeRefused(ValueError):
+    """A merge or split that would lose a login link or leave a colleague with no identity."""
+
+
+@transaction.atomic
+def merge_colleagues(*, keep: Colleague, absorb: Colleague) -> Colleague:
+    """Fold `absorb` into `keep`: its identities (and so everything they wrote), its reports
+    and its login move to `keep`, blank profile fields are filled, and `absorb` is deleted.
+
+    Refused when both have a login, or when they are the same colleague.
+    """
+    if keep.pk == absorb.pk:
+        raise IdentityChangeRefused("a colleague cannot be merged into itself")
+    if keep.user_id and absorb.user_id:
+        raise IdentityChangeRefused(
+            f"{keep.name} and {absorb.name} both have a login; unlink one in the admin first"
+        )
+    Identity.objects.filter(colleague=absorb).update(colleague=keep)
+    Colleague.objects.filter(manager=absorb).exclude(pk=keep.pk).update(manager=keep)
+    changed = []
+    for field in ("email", "title", "department"):
+        if not getattr(keep, field) and getattr(absorb, field):
+            setattr(keep, field, getattr(absorb, field))
+            changed.append(field)
+    if keep.manager_id is None and absorb.manager_id not in (None, keep.pk):
+        keep.manager_id = absorb.manager_id
+        changed.append("manager")
+    user_id = absorb.user_id
+    absorb_email = absorb.email
+    absorb.delete()
+    if user_id and not keep.user_id:
+        keep.user_id = user_id
+        changed.append("user")
+    if absorb_email and keep.email != absorb_email:
+        _upsert_identity(PersonRef("email", absorb_email), keep.name)
+        Identity.objects.filter(kind=Identity.Kind.EMAIL, value=absorb_email).update(colleague=keep)
+    if changed:
+        keep.save(update_fields=[*changed, "updated_at"])
+    return keep
+
+
+@transaction.atomic
+def split_identity(*, identity: Identity) -> Colleague:
+    """Detach `identity` from its colleague into a new colleague of its own (a wrong merge).
+
+    Refused for an identity of no colleague, or the only identity its colleague has.
+    """
+    owner = identity.colleague
+    if owner is None:
+        raise IdentityChangeRefused("this identity belongs to no colleague")
+    if not owner.identities.exclude(pk=identity.pk).exists():
+        raise IdentityChangeRefused(f"it is the only identity of {owner.name}")
+    email = identity.value if identity.kind == Identity.Kind.EMAIL else ""
+    if email and owner.email.lower() == email:
+        other = owner.identities.filter(kind=Identity.Kind.EMAIL).exclude(pk=identity.pk).first()
+        owner.email = other.value if other else ""
+        owner.save(update_fields=["email", "updated_at"])
+    name = identity.display_name or (email.split("@")[0] if email else identity.value)
+    colleague = create_colleague(name=name, email=email, status=owner.status)
+    identity.colleague = colleague
+    identity.save(update_fields=["colleague"])
+    return colleague

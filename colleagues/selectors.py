@@ -41,3 +41,26 @@ def colleague_directory(
 def departments() -> list[str]:
     """Department names in use, sorted."""
     return sorted(d for d in Colleague.objects.values_list("department", flat=True).distinct() if d)
+
+
+def _surname(colleague: Colleague) -> str:
+    words = [w for w in colleague.name.replace(".", " ").split() if len(w) > 1]
+    if words:
+        return words[-1].casefold()
+    return colleague.email.split("@")[0].rsplit(".", 1)[-1].casefold()
+
+
+def merge_candidates(colleague: Colleague, *, limit: int = 10) -> list[Colleague]:
+    """Other colleagues who may be the same person: the same surname, in name or address.
+
+    A suggestion for a person to review, never applied by itself.
+    """
+    surname = _surname(colleague)
+    if len(surname) < 2:
+        return []
+    found = (
+        Colleague.objects.exclude(pk=colleague.pk)
+        .filter(Q(name__icontains=surname) | Q(email__icontains=surname))
+        .order_by("name")
+    )
+    return [c for c in found[: limit * 3] if _surname(c) == surname][:limit]

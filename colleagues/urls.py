@@ -6,4 +6,10 @@ app_name = "colleagues"
 urlpatterns = [
     path("", views.directory, name="directory"),
     path("<slug:slug>/", views.colleague_detail, name="detail"),
+    path("<slug:slug>/merge/", views.colleague_merge, name="merge"),
+    path(
+        "<slug:slug>/identities/<int:identity_id>/split/",
+        views.identity_split,
+        name="split",
+    ),
 ]
