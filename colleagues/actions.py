@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from colleagues.models import Colleague, Identity
+from colleagues.selectors import colleague_by_name
 from connectors.base import PersonRef, SourcePerson
 
 
@@ -65,12 +66,6 @@ def _colleague_for_email(email: str) -> Colleague | None:
     return Colleague.objects.filter(email__iexact=email).first()
 
 
-def _colleague_for_name(name: str) -> Colleague | None:
-    """The one colleague of this exact name (case aside); None when none or several."""
-    matches = list(Colleague.objects.filter(name__iexact=name.strip())[:2])
-    return matches[0] if len(matches) == 1 else None
-
-
 def is_organisation_address(address: str) -> bool:
     """Whether a mail address belongs to the organisation (COLLEAGUE_ORG_DOMAINS).
 
@@ -106,8 +101,10 @@ def resolve_people(people: Iterable[SourcePerson]) -> dict[PersonRef, Identity]:
         colleague = identity.colleague or (email_identity.colleague if email_identity else None)
         if colleague is None and person.email:
             colleague = _colleague_for_email(person.email.lower())
+        if colleague is None and person.ref.kind == "email":
+            colleague = _colleague_for_email(person.ref.value)
         if colleague is None and person.ref.kind == "name":
-            colleague = _colleague_for_name(person.ref.value)
+            colleague = colleague_by_name(person.ref.value)
         if colleague is None and not person.is_bot and person.ref.kind == "slack":
             colleague = create_colleague(
                 name=person.real_name or person.display_name or person.ref.value,
@@ -172,7 +169,7 @@ def identities_for_refs(
         if ref.kind == "email":
             colleague = _colleague_for_email(ref.value)
         elif ref.kind == "name":
-            colleague = _colleague_for_name(ref.value)
+            colleague = colleague_by_name(ref.value)
         found[ref] = Identity.objects.create(
             kind=ref.kind,
             value=ref.value[:320],
@@ -191,7 +188,7 @@ def ensure_author_colleague(identity: Identity) -> int | None:
     if identity.colleague_id is not None:
         return identity.colleague_id
     if identity.kind == Identity.Kind.NAME:
-        named = _colleague_for_name(identity.value)
+        named = colleague_by_name(identity.value)
         if named is None:
             return None
         identity.colleague = named
@@ -268,7 +265,7 @@ def import_directory(path: Path) -> DirectoryResult:
         Identity.objects.filter(kind=Identity.Kind.EMAIL, value=email, colleague=None).update(
             colleague=colleague
         )
-        if _colleague_for_name(colleague.name) == colleague:
+        if colleague_by_name(colleague.name) == colleague:
             Identity.objects.filter(
                 kind=Identity.Kind.NAME, value__iexact=colleague.name, colleague=None
             ).update(colleague=colleague)

@@ -64,3 +64,9 @@ def merge_candidates(colleague: Colleague, *, limit: int = 10) -> list[Colleague
         .order_by("name")
     )
     return [c for c in found[: limit * 3] if _surname(c) == surname][:limit]
+
+
+def colleague_by_name(name: str) -> Colleague | None:
+    """The one colleague of this exact name (case aside); None when none or several."""
+    matches = list(Colleague.objects.filter(name__iexact=name.strip())[:2])
+    return matches[0] if len(matches) == 1 else None

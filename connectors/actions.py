@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +20,7 @@ from django.utils import timezone
 
 from connectors.credentials import encrypt_credentials
 from connectors.detection import detect_kind
-from connectors.errors import ConnectorConfigError
+from connectors.errors import ConnectorConfigError, FileRejected
 from connectors.models import STUCK_AFTER, STUCK_ERROR, Source, SyncRun
 from connectors.registry import connector_class
 
@@ -220,3 +224,77 @@ def _remove_files(paths: list[Path]) -> None:
             path.unlink(missing_ok=True)
         except OSError:
             logger.warning("Could not remove quarantined copy %s", path, exc_info=True)
+
+
+UPLOADS_SOURCE = "Uploads"
+
+
+def uploads_source() -> Source:
+    """The source holding documents uploaded in the intranet, created on first use."""
+    root = Path(settings.MEDIA_ROOT) / "uploads"
+    source = Source.objects.filter(name=UPLOADS_SOURCE, kind="upload").first()
+    return source or create_source(name=UPLOADS_SOURCE, kind="upload", config={"path": str(root)})
+
+
+@dataclass(frozen=True)
+class Upload:
+    source: Source
+    folder: Path
+    author_email: str
+
+
+def store_upload(
+    *,
+    name: str,
+    chunks: Iterable[bytes],
+    uploader_email: str,
+    chosen_author_email: str,
+    public: bool,
+    people_emails: Iterable[str] = (),
+) -> Upload:
+    """Keep an uploaded file with who may see it, for the uploads source's next sync.
+
+    The author is the one the document names when that is a colleague's address or name,
+    else `chosen_author_email`. The upload appears to the connector only once complete.
+    """
+    from colleagues.selectors import colleague_by_email, colleague_by_name
+    from connectors.documents.parsing import parse_document
+    from connectors.uploads.connector import MANIFEST
+
+    source = uploads_source()
+    root = Path(source.config["path"])
+    root.mkdir(parents=True, exist_ok=True)
+    safe_name = Path(name.replace("\\", "/")).name.strip(". ") or "upload"
+    staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
+    try:
+        path = staging / safe_name[:200]
+        with path.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        author_email = chosen_author_email
+        try:
+            stated = parse_document(path).author.strip()
+        except FileRejected:
+            stated = ""  # the sync quarantines it with its typed error
+        named = (
+            (colleague_by_email(stated) if "@" in stated else colleague_by_name(stated))
+            if stated
+            else None
+        )
+        if named is not None and named.email:
+            author_email = named.email
+        manifest = {
+            "uploader": uploader_email.lower(),
+            "author": author_email.lower(),
+            "public": public,
+            "people": sorted({e.strip().lower() for e in people_emails if e.strip()}),
+            "uploaded_at": timezone.now().isoformat(),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
+        folder = root / f"{stamp}-{secrets.token_hex(4)}"
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Upload(source=source, folder=folder, author_email=author_email)

@@ -11,6 +11,7 @@ CONNECTORS: dict[str, str] = {
     "slack-export": "connectors.slack.export.SlackExportConnector",
     "email": "connectors.email.connector.EmailFilesConnector",
     "docs": "connectors.documents.connector.DocumentsConnector",
+    "upload": "connectors.uploads.connector.UploadsConnector",
 }
 
 

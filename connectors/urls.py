@@ -5,6 +5,7 @@ from connectors import views
 app_name = "connectors"
 urlpatterns = [
     path("", views.source_list, name="sources"),
+    path("upload/", views.upload, name="upload"),
     path("<int:pk>/", views.source_detail, name="source"),
     path("<int:pk>/sync/", views.source_sync, name="sync"),
     path("<int:pk>/pause/", views.source_pause, name="pause"),

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from connectors.actions import delete_source, set_source_status
+from colleagues.models import Colleague
+from connectors.actions import delete_source, set_source_status, store_upload
 from connectors.errors import ConnectorConfigError
+from connectors.forms import UploadForm
 from connectors.models import Source
 from connectors.tasks import sync_source
+from knowledge.selectors import items_visible_to
+from knowledge.visibility import reader_for
 
 
 @staff_member_required
@@ -76,3 +81,49 @@ def source_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(source)
     messages.success(request, f"Deleted {deleted.name} and its {deleted.items} items.")
     return redirect(reverse("connectors:sources"))
+
+
+@login_required
+def upload(request: HttpRequest) -> HttpResponse:
+    """Upload a document, choose who may see it; the uploads source stores it on its sync."""
+    reader = reader_for(request.user)
+    own = Colleague.objects.filter(pk=reader.colleague_id).first() if reader.colleague_id else None
+    uploader_email = (own.email if own else "") or getattr(request.user, "email", "")
+    form = UploadForm(request.POST or None, request.FILES or None, initial={"author": own})
+    if request.method == "POST" and form.is_valid():
+        if not uploader_email:
+            messages.error(request, "Your account has no mail address: ask an administrator.")
+            return redirect("connectors:upload")
+        author = form.cleaned_data["author"] or own
+        file = form.cleaned_data["file"]
+        stored = store_upload(
+            name=file.name,
+            chunks=file.chunks(),
+            uploader_email=uploader_email,
+            chosen_author_email=(author.email if author else "") or uploader_email,
+            public=form.cleaned_data["audience"] == "public",
+            people_emails=form.cleaned_data["people"]
+            if form.cleaned_data["audience"] == "people"
+            else (),
+        )
+        sync_source.delay(stored.source.pk)
+        # The sync may have given the uploader a new identity: read as they are now.
+        item = (
+            items_visible_to(reader_for(request.user))
+            .filter(source=stored.source, external_id=stored.folder.name)
+            .first()
+        )
+        if item is not None:
+            messages.success(request, f"{item.title} is stored and searchable.")
+            return redirect(item)
+        rejected = stored.source.quarantine.filter(path__contains=stored.folder.name).first()
+        if rejected is not None:
+            messages.error(request, f"{file.name} could not be read: {rejected.message}")
+        else:
+            messages.success(request, f"{file.name} is uploaded; it is stored on the next sync.")
+        return redirect("connectors:upload")
+    recent = items_visible_to(reader).filter(
+        source__kind="upload", metadata__uploaded_by=uploader_email
+    )
+    recent = recent.order_by("-created_at")[:20] if uploader_email else recent.none()
+    return render(request, "connectors/upload.html", {"form": form, "recent": recent})
