@@ -63,10 +63,11 @@ def source_for_path(
     Slack export of the same workspace), so only what changed is stored.
     """
     path = path.expanduser().resolve()
-    kind = kind or detect_kind(path)
     name = name or str(path)
-    wanted = {"path": str(path), **{k: v for k, v in config.items() if v is not None}}
     source = Source.objects.select_for_update().filter(name=name).first()
+    # A known source keeps its kind: an emptied folder is still the same mail folder.
+    kind = kind or (source.kind if source is not None else detect_kind(path))
+    wanted = {"path": str(path), **{k: v for k, v in config.items() if v is not None}}
     if source is None:
         return create_source(name=name[:200], kind=kind, config=wanted)
     if source.kind != kind:
@@ -298,3 +299,36 @@ def store_upload(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Upload(source=source, folder=folder, author_email=author_email)
+
+
+def prune_source(*, source: Source) -> int:
+    """Delete the items of `source` its connector no longer lists; return how many.
+
+    Refused (ConnectorConfigError) when the connector cannot list ids, or lists none while
+    items are stored: an unmounted folder or a revoked token must not read as "all deleted".
+    """
+    from knowledge.models import Audience, Item
+
+    connector = connector_class(source.kind)(config=source.config, credentials=source.credentials)
+    connector.validate()
+    try:
+        present = set(connector.list_external_ids())
+    except NotImplementedError as exc:
+        raise ConnectorConfigError(f"{source.kind} sources cannot be pruned: {exc}") from exc
+    stored = Item.objects.filter(source=source)
+    if not present and stored.exists():
+        raise ConnectorConfigError(
+            f"{source.name} lists no items at all; not pruning (is it reachable?)"
+        )
+    gone = [
+        item_id
+        for item_id, external_id in stored.values_list("id", "external_id").iterator()
+        if external_id not in present
+    ]
+    with transaction.atomic():
+        for start in range(0, len(gone), 1000):
+            Item.objects.filter(id__in=gone[start : start + 1000]).delete()
+        Audience.objects.filter(items__isnull=True, chunks__isnull=True).delete()
+    if gone:
+        logger.info("Pruned %s items of source %s deleted at the source", len(gone), source.pk)
+    return len(gone)

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connectors.actions import SyncProgress, run_sync, source_for_path
+from connectors.actions import SyncProgress, prune_source, run_sync, source_for_path
 from connectors.errors import ConnectorError
 from connectors.registry import CONNECTORS
 
@@ -35,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workspace-url", help="Slack exports: e.g. https://acme.slack.com, for links"
         )
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="then delete stored items no longer at the source (adds items_pruned)",
+        )
         parser.add_argument("--json", action="store_true", help="print the contract's JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -49,6 +54,7 @@ class Command(BaseCommand):
         try:
             source = source_for_path(path, kind=options["kind"], name=options["source"], **extra)
             run = run_sync(source=source, on_progress=self.show_progress if show_progress else None)
+            pruned = prune_source(source=source) if options["prune"] else None
         except ConnectorError as exc:
             raise CommandError(str(exc)) from exc
         if show_progress:
@@ -66,6 +72,8 @@ class Command(BaseCommand):
             "quarantined": quarantined,
             "seconds": round(time.perf_counter() - started, 3),
         }
+        if pruned is not None:
+            summary["items_pruned"] = pruned
         if options["json"]:
             self.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2))
             return
@@ -73,6 +81,7 @@ class Command(BaseCommand):
             f"{source.name}: {run.items_created} created, {run.items_updated} updated, "
             f"{run.items_unchanged} unchanged, {run.colleagues} colleagues, "
             f"{len(quarantined)} quarantined in {summary['seconds']}s"
+            + (f", {pruned} pruned" if pruned is not None else "")
         )
         for entry in quarantined:
             self.stdout.write(f"  quarantined {entry['path']}: {entry['error']}")
