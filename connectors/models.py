@@ -99,6 +99,14 @@ class SyncRun(models.Model):
     def items_stored(self) -> int:
         return self.items_created + self.items_updated + self.items_unchanged
 
+    @property
+    def items_per_second(self) -> float | None:
+        """Items stored per second so far (to the last heartbeat while running)."""
+        end = self.finished_at or self.heartbeat_at
+        if self.started_at is None or end is None or end <= self.started_at:
+            return None
+        return self.items_stored / (end - self.started_at).total_seconds()
+
 
 class QuarantinedFile(models.Model):
     """A file a sync could not read: kept aside with its typed error, never half-ingested."""

@@ -175,3 +175,28 @@ def test_scheduler_resumes_stuck_runs_and_queues_due_sources(
     assert Item.objects.filter(source=synced).count() == 2
     assert Item.objects.filter(source=due).count() == 1
     assert not fresh.runs.exists()
+
+
+def test_a_running_sync_shows_its_progress_and_keeps_polling(
+    admin_client: Client, synced: Source
+) -> None:
+    now = timezone.now()
+    SyncRun.objects.create(
+        source=synced,
+        status=SyncRun.Status.RUNNING,
+        started_at=now - timedelta(seconds=10),
+        heartbeat_at=now,
+        items_created=500,
+        current_container="general",
+    )
+    partial = admin_client.get(f"/sources/{synced.pk}/", HTTP_HX_REQUEST="true")
+    text = partial.content.decode()
+    assert "Syncing: 500 items stored (50/s)" in text
+    assert "<code>general</code>" in text
+    assert 'hx-trigger="every 2s"' in text
+    assert "<h1>" not in text  # only the runs table is swapped
+    SyncRun.objects.filter(source=synced, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.SUCCEEDED, finished_at=now
+    )
+    done = admin_client.get(f"/sources/{synced.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in done  # polling stops once the run has ended
