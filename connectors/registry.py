@@ -9,7 +9,9 @@ from connectors.errors import ConnectorConfigError
 
 CONNECTORS: dict[str, str] = {
     "slack-export": "connectors.slack.export.SlackExportConnector",
+    "slack": "connectors.slack.api.SlackApiConnector",
     "email": "connectors.email.connector.EmailFilesConnector",
+    "imap": "connectors.email.imap.ImapConnector",
     "docs": "connectors.documents.connector.DocumentsConnector",
     "upload": "connectors.uploads.connector.UploadsConnector",
 }

@@ -9,7 +9,11 @@ import pytest
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip service tests whose variable is unset; never skip when it is set."""
-    needs = {"worker": "TEST_CELERY_BROKER_URL", "browser": "TEST_BROWSER"}
+    needs = {
+        "worker": "TEST_CELERY_BROKER_URL",
+        "browser": "TEST_BROWSER",
+        "imap": "TEST_DOVECOT",
+    }
     for item in items:
         for marker, variable in needs.items():
             if item.get_closest_marker(marker) and not os.environ.get(variable):

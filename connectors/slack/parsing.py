@@ -606,3 +606,102 @@ def _permalink(base: str | None, channel_id: str, ts: str, thread_ts: str | None
     if thread_ts and thread_ts != ts:
         url += f"?thread_ts={thread_ts}&cid={channel_id}"
     return url
+
+
+# --- Slack Web API records -------------------------------------------------------------------
+# users.list, conversations.list and conversations.history return the objects an export writes
+# to users.json, channels.json (and groups/mpims/dms.json) and the day files, so the functions
+# above parse both. These cover what only the Web API has.
+
+
+def is_slack_id(value: object) -> bool:
+    """Return True if `value` is a string shaped like a Slack id (U123, C0JGLMMNX...)."""
+    return _valid_id(value)
+
+
+def api_container_kind(record: object) -> ContainerKind | None:
+    """Return the kind of one conversations.list record, or None if it is no JSON object.
+
+    `is_im` -> dm, `is_mpim` -> mpim, `is_private` or `is_group` -> private_channel, anything
+    else -> channel. Fails closed: a record flagged both public and private is private.
+    """
+    if not isinstance(record, dict):
+        return None
+    if record.get("is_im") is True:
+        return "dm"
+    if record.get("is_mpim") is True:
+        return "mpim"
+    if record.get("is_private") is True or record.get("is_group") is True:
+        return "private_channel"
+    return "channel"
+
+
+def display_names(people: Iterable[SourcePerson]) -> dict[str, str]:
+    """Return Slack id -> the name rendered for its mentions (display, real name, or id)."""
+    names: dict[str, str] = {}
+    for person in people:
+        slack_id = person.ref.value.rsplit("/", 1)[-1]
+        names[slack_id] = person.display_name or person.real_name or slack_id
+    return names
+
+
+def thread_root_activity(record: object) -> str | None:
+    """Return the `latest_reply` ts of a thread root from conversations.history.
+
+    None when the record is no thread root or does not say (older payloads); callers then
+    read the thread all the same if `thread_root_has_replies`.
+    """
+    if not isinstance(record, dict):
+        return None
+    ts, thread_ts = record.get("ts"), record.get("thread_ts")
+    if not isinstance(ts, str) or ts != thread_ts or not _TS.fullmatch(ts):
+        return None
+    latest = record.get("latest_reply")
+    if isinstance(latest, str) and _TS.fullmatch(latest):
+        return latest
+    return None
+
+
+def thread_root_has_replies(record: object) -> bool:
+    """Return True if a conversations.history record is a thread root that has replies."""
+    if not isinstance(record, dict):
+        return False
+    ts, thread_ts = record.get("ts"), record.get("thread_ts")
+    if not isinstance(ts, str) or ts != thread_ts:
+        return False
+    count = _count(record.get("reply_count"))
+    return (count is not None and count > 0) or thread_root_activity(record) is not None
+
+
+def files_to_look_up(record: object) -> list[str]:
+    """Return the ids of a message's files that Slack sent as stubs to look up with files.info.
+
+    Slack marks such a file `"file_access": "check_file_info"` (files shared from another
+    workspace, or too large to inline); its title and text come only from files.info.
+    """
+    if not isinstance(record, dict):
+        return []
+    items = record.get("files")
+    if not isinstance(items, list):
+        return []
+    return [
+        item["id"]
+        for item in items
+        if isinstance(item, dict)
+        and item.get("file_access") == "check_file_info"
+        and _valid_id(item.get("id"))
+    ]
+
+
+def with_file_details(record: dict[str, Any], details: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Return a copy of a message whose stub files are replaced by their files.info objects."""
+    items = record.get("files")
+    if not isinstance(items, list) or not details:
+        return record
+    merged = [
+        {**item, **details[item["id"]]}
+        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"] in details
+        else item
+        for item in items
+    ]
+    return {**record, "files": merged}
