@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connectors.actions import SyncProgress, prune_source, run_sync, source_for_path
+from connectors.actions import source_for_path
+from connectors.commandline import sync_and_report
 from connectors.errors import ConnectorError
 from connectors.registry import CONNECTORS
 
@@ -50,46 +49,10 @@ class Command(BaseCommand):
             extra["audience"] = options["audience"]
         if options["workspace_url"]:
             extra["workspace_url"] = options["workspace_url"]
-        show_progress = not options["json"] and sys.stderr.isatty()
         try:
             source = source_for_path(path, kind=options["kind"], name=options["source"], **extra)
-            run = run_sync(source=source, on_progress=self.show_progress if show_progress else None)
-            pruned = prune_source(source=source) if options["prune"] else None
         except ConnectorError as exc:
             raise CommandError(str(exc)) from exc
-        if show_progress:
-            sys.stderr.write("\n")
-        quarantined = [
-            {"path": q.path, "error": f"{q.error_type}: {q.message}"}
-            for q in run.quarantined.order_by("id")
-        ]
-        summary = {
-            "source": source.name,
-            "items_created": run.items_created,
-            "items_updated": run.items_updated,
-            "items_unchanged": run.items_unchanged,
-            "colleagues": run.colleagues,
-            "quarantined": quarantined,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        if pruned is not None:
-            summary["items_pruned"] = pruned
-        if options["json"]:
-            self.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2))
-            return
-        self.stdout.write(
-            f"{source.name}: {run.items_created} created, {run.items_updated} updated, "
-            f"{run.items_unchanged} unchanged, {run.colleagues} colleagues, "
-            f"{len(quarantined)} quarantined in {summary['seconds']}s"
-            + (f", {pruned} pruned" if pruned is not None else "")
+        sync_and_report(
+            self, source, prune=options["prune"], as_json=options["json"], started=started
         )
-        for entry in quarantined:
-            self.stdout.write(f"  quarantined {entry['path']}: {entry['error']}")
-
-    def show_progress(self, progress: SyncProgress) -> None:
-        run = progress.run
-        sys.stderr.write(
-            f"\r{run.items_stored:>9,} items · {progress.items_per_second:,.0f}/s · "
-            f"{run.files_quarantined} quarantined · {run.current_container[:40]:<40}"
-        )
-        sys.stderr.flush()

@@ -565,3 +565,49 @@ def export_of(slack: FakeSlack, root: Path) -> Path:
         for day, messages in days.items():
             files[f"{folder}/{day}.json"] = messages
     return write_export(root, files)
+
+
+@pytest.mark.django_db
+def test_the_commands_add_a_slack_source_and_sync_it(
+    slack: FakeSlack, ids: Acme, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`add_source` keeps the token encrypted, never on the command line; `sync` reports it
+    in `ingest`'s JSON."""
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    from connectors.models import Source
+
+    config = json.dumps({"base_url": slack.base_url, "channel_types": ["public_channel"]})
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"token": TOKEN})))
+    call_command(
+        "add_source",
+        "acme",
+        "--kind",
+        "slack",
+        "--config",
+        config,
+        "--credentials-stdin",
+        stdout=io.StringIO(),
+    )
+    source = Source.objects.get(name="acme")
+    assert TOKEN not in source.encrypted_credentials
+    assert TOKEN not in json.dumps(source.config)
+    out = io.StringIO()
+    call_command("sync", "acme", "--json", stdout=out)
+    summary = json.loads(out.getvalue())
+    assert summary["source"] == "acme"
+    assert summary["items_created"] > 0
+    assert set(summary) == {
+        "source",
+        "items_created",
+        "items_updated",
+        "items_unchanged",
+        "colleagues",
+        "quarantined",
+        "seconds",
+    }
+    with pytest.raises(CommandError, match="no source named 'nope'"):
+        call_command("sync", "nope")

@@ -1,0 +1,65 @@
+"""What `ingest` and `sync` share: running a source's sync from a terminal and reporting it
+in the command-line contract's shape."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from connectors.actions import SyncProgress, prune_source, run_sync
+from connectors.errors import ConnectorError
+from connectors.models import Source
+
+
+def sync_and_report(
+    command: BaseCommand, source: Source, *, prune: bool, as_json: bool, started: float
+) -> None:
+    """Sync `source` (then prune it if asked), with a progress line on a terminal, and write
+    the contract's summary: JSON with `as_json`, a line per fact otherwise."""
+    show_progress = not as_json and sys.stderr.isatty()
+    try:
+        run = run_sync(source=source, on_progress=_show_progress if show_progress else None)
+        pruned = prune_source(source=source) if prune else None
+    except ConnectorError as exc:
+        raise CommandError(str(exc)) from exc
+    if show_progress:
+        sys.stderr.write("\n")
+    quarantined = [
+        {"path": q.path, "error": f"{q.error_type}: {q.message}"}
+        for q in run.quarantined.order_by("id")
+    ]
+    summary: dict[str, Any] = {
+        "source": source.name,
+        "items_created": run.items_created,
+        "items_updated": run.items_updated,
+        "items_unchanged": run.items_unchanged,
+        "colleagues": run.colleagues,
+        "quarantined": quarantined,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if pruned is not None:
+        summary["items_pruned"] = pruned
+    if as_json:
+        command.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    command.stdout.write(
+        f"{source.name}: {run.items_created} created, {run.items_updated} updated, "
+        f"{run.items_unchanged} unchanged, {run.colleagues} colleagues, "
+        f"{len(quarantined)} quarantined in {summary['seconds']}s"
+        + (f", {pruned} pruned" if pruned is not None else "")
+    )
+    for entry in quarantined:
+        command.stdout.write(f"  quarantined {entry['path']}: {entry['error']}")
+
+
+def _show_progress(progress: SyncProgress) -> None:
+    run = progress.run
+    sys.stderr.write(
+        f"\r{run.items_stored:>9,} items · {progress.items_per_second:,.0f}/s · "
+        f"{run.files_quarantined} quarantined · {run.current_container[:40]:<40}"
+    )
+    sys.stderr.flush()
