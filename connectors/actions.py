@@ -22,6 +22,7 @@ from connectors.credentials import encrypt_credentials
 from connectors.detection import detect_kind
 from connectors.errors import ConnectorConfigError, FileRejected
 from connectors.models import STUCK_AFTER, STUCK_ERROR, Source, SyncRun
+from connectors.prefetch import read_ahead
 from connectors.registry import connector_class
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,8 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
             config=source.config, credentials=source.credentials
         )
         connector.validate()
-        for batch in connector.fetch(cursor=source.checkpoint or None):
+        # Parse the next batches while this one is stored (connectors/prefetch.py).
+        for batch in read_ahead(connector.fetch(cursor=source.checkpoint or None)):
             result = ingest_batch(source=source, batch=batch, run=run)
             colleague_ids |= result.colleague_ids
             run.items_created += result.created

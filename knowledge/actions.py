@@ -8,13 +8,17 @@ import logging
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
+from django.utils import timezone
 
 from colleagues.actions import ensure_author_colleague, identities_for_refs, resolve_people
 from colleagues.models import Identity
+from connectors import base as connectors_base
 from connectors.base import PersonRef, SourceBatch, SourceContainer, SourceDocument, SourceFailure
 from connectors.models import QuarantinedFile, Source, SyncRun
 from knowledge.chunking import split_text
@@ -139,8 +143,15 @@ class _AudienceCache:
         self.containers = containers
         self.identities = identities
         self.cache: dict[str, Audience] = {}
+        self.by_spec: dict[connectors_base.Audience, Audience] = {}
 
     def get(self, doc: SourceDocument) -> Audience:
+        found = self.by_spec.get(doc.audience)
+        if found is None:
+            found = self.by_spec[doc.audience] = self._get(doc)
+        return found
+
+    def _get(self, doc: SourceDocument) -> Audience:
         spec = doc.audience
         container_ids = sorted(
             {self.containers[c].pk for c in spec.containers if c in self.containers}
@@ -168,10 +179,20 @@ class _AudienceCache:
 
 
 def _content_hash(
-    doc: SourceDocument, author_id: int | None, audience_id: int, container_id: int | None
+    doc: SourceDocument,
+    author_id: int | None,
+    audience_id: int,
+    container_id: int | None,
+    metadata_json: str,
 ) -> str:
+    """Return the hash telling a changed document from an unchanged one.
+
+    `metadata_json` is `_metadata_json(doc)`. The payload is the JSON list [kind, title, body,
+    url, author id, audience id, container id, thread id, metadata] with sorted keys; it is
+    spelled out so the metadata is serialised once for the hash and the column.
+    """
     # Timestamps are left out: a file touched or re-exported without a change is unchanged.
-    payload = json.dumps(
+    head = json.dumps(
         [
             doc.kind,
             doc.title,
@@ -181,12 +202,35 @@ def _content_hash(
             audience_id,
             container_id,
             doc.thread_id or "",
-            dict(doc.metadata),
         ],
-        sort_keys=True,
         default=str,
     )
+    payload = f"{head[:-1]}, {metadata_json}]"
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _metadata_json(doc: SourceDocument) -> str:
+    return json.dumps(dict(doc.metadata), sort_keys=True, default=str)
+
+
+@dataclass
+class _Row:
+    """A document ready to store: its item's columns, and the chunks to index."""
+
+    pk: int | None
+    external_id: str
+    doc: SourceDocument
+    author_id: int | None
+    container_id: int | None
+    audience_id: int
+    metadata_json: str
+    content_hash: str
+
+    def chunk_texts(self) -> list[str]:
+        text = self.doc.body
+        if self.doc.kind != Item.Kind.MESSAGE and self.doc.title:
+            text = f"{self.doc.title}\n\n{text}"
+        return split_text(text)
 
 
 def _store_documents(
@@ -200,67 +244,194 @@ def _store_documents(
     docs = {doc.external_id: doc for doc in documents}  # the last version of a repeated id wins
     if not docs:
         return
+    # (id, content hash) of what is stored: enough to tell new, changed and unchanged apart.
     existing = {
-        item.external_id: item
-        for item in Item.objects.filter(source=source, external_id__in=list(docs))
+        external_id: (pk, content_hash)
+        for external_id, pk, content_hash in _select_items(
+            source.pk, list(docs), "id, content_hash"
+        )
     }
-    new_items: list[Item] = []
-    changed: list[Item] = []
+    colleagues: dict[int, int | None] = {}  # identity id -> its colleague's id
+    new_rows: list[_Row] = []
+    changed: list[_Row] = []
     for external_id, doc in docs.items():
         author = identities[doc.author] if doc.author is not None else None
         if author is not None:
-            colleague_id = ensure_author_colleague(author)
+            if author.pk not in colleagues:
+                colleagues[author.pk] = ensure_author_colleague(author)
+            colleague_id = colleagues[author.pk]
             if colleague_id is not None:
                 result.colleague_ids.add(colleague_id)
         audience = audiences.get(doc)
         container = containers.get(doc.container_id) if doc.container_id else None
-        fields = {
-            "kind": doc.kind,
-            "author": author,
-            "container": container,
-            "thread_key": (doc.thread_id or "")[:500],
-            "title": doc.title[:500],
-            "body": doc.body,
-            "url": (doc.url or "")[:1000],
-            "created_at": doc.created_at,
-            "updated_at": doc.updated_at,
-            "audience": audience,
-            "metadata": dict(doc.metadata),
-            "content_hash": _content_hash(
+        metadata_json = _metadata_json(doc)
+        row = _Row(
+            pk=None,
+            external_id=external_id,
+            doc=doc,
+            author_id=author.pk if author else None,
+            container_id=container.pk if container else None,
+            audience_id=audience.pk,
+            metadata_json=metadata_json,
+            content_hash=_content_hash(
                 doc,
                 author.pk if author else None,
                 audience.pk,
                 container.pk if container else None,
+                metadata_json,
             ),
-        }
-        item = existing.get(external_id)
-        if item is None:
-            new_items.append(Item(source=source, external_id=external_id, **fields))
-        elif item.content_hash == fields["content_hash"]:
+        )
+        known = existing.get(external_id)
+        if known is None:
+            new_rows.append(row)
+        elif known[1] == row.content_hash:
             result.unchanged += 1
         else:
-            for name, value in fields.items():
-                setattr(item, name, value)
-            changed.append(item)
-    Item.objects.bulk_create(new_items, batch_size=500)
+            row.pk = known[0]
+            changed.append(row)
+    if new_rows:
+        _insert_items(source, new_rows)
     if changed:
-        Item.objects.bulk_update(changed, UPDATABLE_FIELDS, batch_size=500)
-        Chunk.objects.filter(item__in=changed).delete()
-    Chunk.objects.bulk_create(
-        [chunk for item in [*new_items, *changed] for chunk in _chunks_of(item)], batch_size=1000
-    )
-    result.created += len(new_items)
+        Item.objects.bulk_update(
+            [_item(source, row) for row in changed], UPDATABLE_FIELDS, batch_size=500
+        )
+        Chunk.objects.filter(item_id__in=[row.pk for row in changed]).delete()
+    _insert_chunks([*new_rows, *changed])
+    result.created += len(new_rows)
     result.updated += len(changed)
 
 
-def _chunks_of(item: Item) -> list[Chunk]:
-    text = item.body
-    if item.kind != Item.Kind.MESSAGE and item.title:
-        text = f"{item.title}\n\n{text}"
-    return [
-        Chunk(item=item, ordinal=n, text=piece, audience=item.audience)
-        for n, piece in enumerate(split_text(text))
+def _item(source: Source, row: _Row) -> Item:
+    doc = row.doc
+    return Item(
+        pk=row.pk,
+        source=source,
+        external_id=row.external_id,
+        kind=doc.kind,
+        author_id=row.author_id,
+        container_id=row.container_id,
+        thread_key=(doc.thread_id or "")[:500],
+        title=doc.title[:500],
+        body=doc.body,
+        url=(doc.url or "")[:1000],
+        created_at=doc.created_at,
+        updated_at=doc.updated_at,
+        audience_id=row.audience_id,
+        metadata=dict(doc.metadata),
+        content_hash=row.content_hash,
+    )
+
+
+# Items and chunks of a batch are written with plain executemany rather than bulk_create:
+# at thousands of rows per batch, preparing each value through the ORM cost more than the
+# database's own work (issue 3, docs/BENCHMARKS.md). Only the models' table and column names
+# are interpolated into the SQL; every value is a parameter.
+
+
+def _select_items(source_id: int, external_ids: list[str], columns: str) -> list[tuple[Any, ...]]:
+    """Return (external_id, *columns) of the source's items among `external_ids`."""
+    connection = connections[Item.objects.db]
+    table = connection.ops.quote_name(Item._meta.db_table)
+    found: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        # SQLite allows 32766 parameters a statement since 3.32.
+        for start in range(0, len(external_ids), 10_000):
+            part = external_ids[start : start + 10_000]
+            cursor.execute(
+                f"SELECT external_id, {columns} FROM {table}"  # noqa: S608
+                f" WHERE source_id = %s AND external_id IN ({', '.join(['%s'] * len(part))})",
+                [source_id, *part],
+            )
+            found.extend(cursor.fetchall())
+    return found
+
+
+# In the order `_insert_items` builds its rows.
+_INSERTED_FIELDS = (
+    "source",
+    "external_id",
+    "kind",
+    "author",
+    "container",
+    "thread_key",
+    "title",
+    "body",
+    "url",
+    "created_at",
+    "updated_at",
+    "content_hash",
+    "audience",
+    "metadata",
+    "ingested_at",
+)
+
+
+def _insert_items(source: Source, rows: list[_Row]) -> None:
+    """Insert the items of new rows and set the rows' ids."""
+    connection = connections[Item.objects.db]
+    ops = connection.ops
+    sqlite = connection.vendor == "sqlite"
+    columns = ", ".join(
+        ops.quote_name(Item._meta.get_field(name).get_attname_column()[1] or name)  # type: ignore[union-attr]
+        for name in _INSERTED_FIELDS
+    )
+    placeholders = ", ".join(["%s"] * len(_INSERTED_FIELDS))
+    table = ops.quote_name(Item._meta.db_table)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    datetime_value = _sqlite_datetime if sqlite else ops.adapt_datetimefield_value
+    ingested_at = datetime_value(timezone.now())
+    params = []
+    for row in rows:
+        doc = row.doc
+        params.append(
+            (
+                source.pk,
+                row.external_id,
+                doc.kind,
+                row.author_id,
+                row.container_id,
+                (doc.thread_id or "")[:500],
+                doc.title[:500],
+                doc.body,
+                (doc.url or "")[:1000],
+                datetime_value(doc.created_at),
+                datetime_value(doc.updated_at),
+                row.content_hash,
+                row.audience_id,
+                row.metadata_json if sqlite else ops.adapt_json_value(dict(doc.metadata), None),
+                ingested_at,
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+    ids = dict(_select_items(source.pk, [row.external_id for row in rows], "id"))
+    for row in rows:
+        row.pk = ids[row.external_id]
+
+
+def _insert_chunks(rows: list[_Row]) -> None:
+    """Insert the chunks of stored rows."""
+    params = [
+        (row.pk, ordinal, text, row.audience_id)
+        for row in rows
+        for ordinal, text in enumerate(row.chunk_texts())
     ]
+    if not params:
+        return
+    connection = connections[Chunk.objects.db]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {quote(Chunk._meta.db_table)}"  # noqa: S608
+            f" ({quote('item_id')}, {quote('ordinal')}, {quote('text')}, {quote('audience_id')})"
+            " VALUES (%s, %s, %s, %s)",
+            params,
+        )
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    # What Django's SQLite backend stores for an aware datetime: naive UTC, ISO with a space.
+    return str(value.astimezone(UTC).replace(tzinfo=None))
 
 
 def _quarantine(source: Source, run: SyncRun | None, failure: SourceFailure) -> QuarantinedFile:

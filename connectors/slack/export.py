@@ -3,11 +3,18 @@
 Export format: https://slack.com/help/articles/220556107. One batch per conversation (split
 past `ExportLimits.max_batch_documents`); the first batch also carries every person and
 conversation. Anything unreadable becomes a `SourceFailure` and the sync goes on.
+
+A sync of a newer copy of the export reads only what changed: the cursor remembers, for each
+conversation read to its end, a fingerprint of its day files (CRC and size from the ZIP
+directory, or size and mtime in a folder) and what they said about people (joins, bots,
+profiles). A conversation whose day files are unchanged is not read at all; one that only
+gained day files reads just those; anything else is read again in full.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,9 +60,39 @@ class ExportLimits:
 
 
 @dataclass(frozen=True)
+class ChannelState:
+    """What the cursor remembers of one conversation whose day files were all read."""
+
+    files: int  # how many day files (the first ones, in reading order)
+    digest: str  # of their names and fingerprints
+    members: str  # digest of the members channels.json listed
+    # What the day files said about people, so an unchanged conversation need not be read:
+    joined: tuple[str, ...] = ()  # Slack ids whose last join/leave was a join, not listed
+    membership_ts: str | None = None  # the latest join or leave
+    bots: tuple[tuple[str, str | None, bool | None], ...] = ()  # (bot id, name, deleted)
+    # (Slack id, display name, real name) of authors missing from users.json.
+    profiles: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass
+class ExportCursor:
+    """Where a sync stopped: the newest change yielded per conversation, and what was read."""
+
+    ts: dict[str, str] = field(default_factory=dict)  # channel id -> newest change ts
+    read: dict[str, ChannelState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class _Conversation:
     container: SourceContainer
     day_files: tuple[str, ...]  # oldest day first
+    start: int = 0  # the first day file to read: the ones before it are known and unchanged
+    # Recorded in the cursor with the conversation's last batch; None: fingerprints unknown.
+    state: ChannelState | None = None
+
+    @property
+    def unread(self) -> tuple[str, ...]:
+        return self.day_files[self.start :]
 
 
 @dataclass
@@ -117,7 +154,7 @@ class SlackExportConnector(Connector):
         resuming. Each batch's cursor covers every batch yielded so far.
         """
         since = parse_cursor(cursor)
-        progress = dict(since)
+        progress = ExportCursor(ts=dict(since.ts), read=dict(since.read))
         path = self._path()
         workspace_url = self._workspace_url()
         try:
@@ -134,14 +171,16 @@ class SlackExportConnector(Connector):
                     cursor=dump_cursor(progress), failures=(_failure(path.name, error),)
                 )
                 return
-            plan = self._plan(files, layout, workspace_url)
+            plan = self._plan(files, layout, workspace_url, since)
             first = True
+            last_cursor = ""
             for documents, failures in self._increments(files, plan, since, progress):
+                last_cursor = dump_cursor(progress)
                 if first:
                     # The first batch introduces everyone and every conversation, so stored
                     # documents can always resolve their author and audience.
                     yield SourceBatch(
-                        cursor=dump_cursor(progress),
+                        cursor=last_cursor,
                         documents=documents,
                         people=plan.people,
                         containers=plan.containers,
@@ -149,9 +188,7 @@ class SlackExportConnector(Connector):
                     )
                     first = False
                 else:
-                    yield SourceBatch(
-                        cursor=dump_cursor(progress), documents=documents, failures=failures
-                    )
+                    yield SourceBatch(cursor=last_cursor, documents=documents, failures=failures)
             if first:
                 yield SourceBatch(
                     cursor=dump_cursor(progress),
@@ -159,6 +196,9 @@ class SlackExportConnector(Connector):
                     containers=plan.containers,
                     failures=tuple(plan.failures),
                 )
+            elif dump_cursor(progress) != last_cursor:
+                # Conversations read after the last batch, with nothing new in them.
+                yield SourceBatch(cursor=dump_cursor(progress))
 
     def list_external_ids(self) -> Iterator[str]:
         """Yield the external id of every message `fetch(cursor=None)` would yield.
@@ -171,7 +211,7 @@ class SlackExportConnector(Connector):
             layout = find_layout(files.names())
             if layout is None:
                 raise CorruptFile(f"{path.name} is not a Slack export")
-            plan = self._plan(files, layout, self._workspace_url())
+            plan = self._plan(files, layout, self._workspace_url(), ExportCursor())
             if plan.unlisted:
                 raise _rejection(plan.unlisted[0])
             for conversation in plan.conversations:
@@ -185,26 +225,35 @@ class SlackExportConnector(Connector):
         self,
         files: ExportFiles,
         plan: _ExportPlan,
-        since: Mapping[str, str],
-        progress: dict[str, str],
+        since: ExportCursor,
+        progress: ExportCursor,
     ) -> Iterator[tuple[tuple[SourceDocument, ...], tuple[SourceFailure, ...]]]:
         """Yield (documents, failures) per conversation chunk, advancing `progress` first.
 
-        Only what changed after `since` is yielded; chunks with neither are left out.
+        Only what changed after `since` is yielded; chunks with neither are left out. Day
+        files the cursor knows unchanged are not read.
         """
         for conversation in plan.conversations:
-            read = self._read_conversation(files, conversation, plan.context)
             channel_id = conversation.container.external_id
-            newer_than = since.get(channel_id)
-            fresh = [
-                document
-                for document in read.documents
-                if newer_than is None or Decimal(parsing.change_ts(document)) > Decimal(newer_than)
-            ]
-            for number, chunk in enumerate(_chunks(fresh, self.limits.max_batch_documents)):
+            read = _Read()
+            if conversation.unread:
+                read = self._read_conversation(files, conversation, plan.context)
+            newer_than = since.ts.get(channel_id)
+            fresh = read.documents
+            if newer_than is not None:
+                floor = Decimal(newer_than)
+                fresh = [doc for doc in fresh if Decimal(parsing.change_ts(doc)) > floor]
+            chunks = list(_chunks(fresh, self.limits.max_batch_documents))
+            for number, chunk in enumerate(chunks):
                 failures = tuple(read.failures) if number == 0 else ()
                 if chunk:
-                    _advance(progress, channel_id, parsing.change_ts(chunk[-1]))
+                    _advance(progress.ts, channel_id, parsing.change_ts(chunk[-1]))
+                if number == len(chunks) - 1:
+                    # Only once its last batch is stored is a conversation known to be read.
+                    if conversation.state is None:
+                        progress.read.pop(channel_id, None)
+                    else:
+                        progress.read[channel_id] = conversation.state
                 if chunk or failures:
                     yield tuple(chunk), failures
 
@@ -258,9 +307,17 @@ class SlackExportConnector(Connector):
         return value
 
     def _plan(
-        self, files: ExportFiles, layout: ExportLayout, workspace_url: str | None
+        self,
+        files: ExportFiles,
+        layout: ExportLayout,
+        workspace_url: str | None,
+        since: ExportCursor,
     ) -> _ExportPlan:
-        """Read the metadata files and scan every day file once for members and bots."""
+        """Read the metadata files and scan the day files for members, bots and profiles.
+
+        Day files that `since` records as read and unchanged are not scanned again: what
+        they said is in the cursor.
+        """
         # Entries refused while listing (links in a folder) may hide messages, like folders
         # that match no conversation: both make the list of ids incomplete.
         rejected = [_failure(f"{files.label}:{name}", exc) for name, exc in files.rejected()]
@@ -290,8 +347,21 @@ class SlackExportConnector(Connector):
         folders = _map_folders(channels, layout, skipped, files.label)
         failures.extend(skipped)
 
-        scan = _scan_days(files, folders, workspace, self.limits.max_day_file_bytes)
-        for person in scan.people:
+        listed_users = {person.ref.value.rsplit("/", 1)[-1] for person in people.values()}
+        scans = {
+            channel_id: _scan_conversation(
+                files,
+                day_files,
+                channels[channel_id].container,
+                since.read.get(channel_id),
+                root=layout.root,
+                workspace=workspace,
+                listed_users=listed_users,
+                max_bytes=self.limits.max_day_file_bytes,
+            )
+            for channel_id, day_files in folders.items()
+        }
+        for person in _scanned_people(scans.values(), workspace):
             people.setdefault(person.ref.value, person)
         names = _names(people.values())
         # DM names are built from member names: parse again now that every name is known.
@@ -300,13 +370,16 @@ class SlackExportConnector(Connector):
         containers: list[SourceContainer] = []
         conversations: list[_Conversation] = []
         for channel in channels.values():
-            container = _with_joiners(
-                channel.container, scan.changes.get(channel.container.external_id, []), workspace
-            )
+            channel_id = channel.container.external_id
+            scan = scans.get(channel_id)
+            joined = scan.joined if scan is not None else ()
+            container = _with_joiners(channel.container, joined, workspace)
             containers.append(container)
-            day_files = folders.get(container.external_id)
-            if day_files:
-                conversations.append(_Conversation(container, day_files))
+            day_files = folders.get(channel_id)
+            if day_files and scan is not None:
+                conversations.append(
+                    _Conversation(container, day_files, start=scan.start, state=scan.state)
+                )
         context = parsing.ExportContext(
             workspace=workspace,
             workspace_url=workspace_url,
@@ -372,7 +445,7 @@ class SlackExportConnector(Connector):
         latest: dict[str, SourceDocument] = {}
         deleted: set[str] = set()
         channel_id = conversation.container.external_id
-        for name in conversation.day_files:
+        for name in conversation.unread:
             path = f"{files.label}:{name}"
             before = len(read.failures)
             limit = self.limits.max_day_file_bytes
@@ -411,29 +484,109 @@ class SlackExportConnector(Connector):
 # --- cursor ----------------------------------------------------------------------------------
 
 
-def parse_cursor(cursor: str | None) -> dict[str, str]:
-    """Return {channel id: newest change ts yielded}; raise ConnectorConfigError if malformed."""
+CURSOR_VERSION = 2
+
+
+def parse_cursor(cursor: str | None) -> ExportCursor:
+    """Return the cursor `dump_cursor` wrote; raise ConnectorConfigError if malformed.
+
+    Also reads the first version's cursor, a bare {channel id: ts} map (nothing known read).
+    """
     if not cursor:
-        return {}
+        return ExportCursor()
     try:
         value = json.loads(cursor)
     except ValueError as exc:
         raise ConnectorConfigError(f"cursor is not JSON: {exc}") from exc
-    if not isinstance(value, dict) or not all(
-        isinstance(key, str) and isinstance(ts, str) for key, ts in value.items()
+    if isinstance(value, dict) and value.get("v") == CURSOR_VERSION:
+        ts, read = value.get("ts"), value.get("read")
+    else:
+        ts, read = value, {}
+    if not isinstance(ts, dict) or not all(
+        isinstance(key, str) and isinstance(stamp, str) for key, stamp in ts.items()
     ):
         raise ConnectorConfigError("cursor is not a map of channel ids to timestamps")
+    if not isinstance(read, dict):
+        raise ConnectorConfigError("cursor's record of read conversations is not a map")
     try:
-        for ts in value.values():
-            parsing.parse_ts(ts)
+        for stamp in ts.values():
+            parsing.parse_ts(stamp)
+        states = {str(key): _load_state(state) for key, state in read.items()}
     except FileRejected as exc:
         raise ConnectorConfigError(f"cursor holds a bad timestamp: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConnectorConfigError(f"cursor's record of read conversations is bad: {exc}") from exc
+    return ExportCursor(ts=ts, read=states)
+
+
+def dump_cursor(progress: ExportCursor) -> str:
+    """Return the cursor string for `progress` (stable: keys sorted)."""
+    value = {
+        "v": CURSOR_VERSION,
+        "ts": progress.ts,
+        "read": {key: _dump_state(state) for key, state in progress.read.items()},
+    }
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _dump_state(state: ChannelState) -> dict[str, Any]:
+    value: dict[str, Any] = {"n": state.files, "d": state.digest, "m": state.members}
+    if state.joined:
+        value["j"] = list(state.joined)
+    if state.membership_ts is not None:
+        value["t"] = state.membership_ts
+    if state.bots:
+        value["b"] = [list(bot) for bot in state.bots]
+    if state.profiles:
+        value["p"] = [list(profile) for profile in state.profiles]
     return value
 
 
-def dump_cursor(progress: Mapping[str, str]) -> str:
-    """Return the cursor string for `progress` (stable: keys sorted)."""
-    return json.dumps(dict(progress), sort_keys=True, separators=(",", ":"))
+def _load_state(value: object) -> ChannelState:
+    """Return the state `_dump_state` wrote; raise TypeError or ValueError if malformed."""
+    if not isinstance(value, dict):
+        raise TypeError("a conversation's record is not a map")
+    files, digest, members = value.get("n"), value.get("d"), value.get("m")
+    if not isinstance(files, int) or isinstance(files, bool) or files < 0:
+        raise ValueError("bad count of day files")
+    if not isinstance(digest, str) or not isinstance(members, str):
+        raise TypeError("bad digest")
+    membership_ts = value.get("t")
+    if membership_ts is not None:
+        membership_ts = str(parsing.parse_ts(membership_ts))
+    joined = tuple(_strings(value.get("j", [])))
+    bots = tuple(
+        (_text(bot[0]), _optional(bot[1], str), _optional(bot[2], bool))
+        for bot in _lists(value.get("b", []), 3)
+    )
+    profiles = tuple((_text(p[0]), _text(p[1]), _text(p[2])) for p in _lists(value.get("p", []), 3))
+    return ChannelState(files, digest, members, joined, membership_ts, bots, profiles)
+
+
+def _lists(value: object, length: int) -> list[list[Any]]:
+    if not isinstance(value, list) or not all(
+        isinstance(item, list) and len(item) == length for item in value
+    ):
+        raise TypeError(f"not a list of {length}-item lists")
+    return value
+
+
+def _strings(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError("not a list of strings")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
+
+
+def _optional(value: object, kind: type) -> Any:
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"not a {kind.__name__} or null")
+    return value
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -441,53 +594,192 @@ def dump_cursor(progress: Mapping[str, str]) -> str:
 
 @dataclass
 class _Scan:
-    people: list[SourcePerson] = field(default_factory=list)
-    changes: dict[str, list[parsing.MembershipChange]] = field(default_factory=dict)
+    """What one conversation's day files say about people, and which files to read."""
+
+    start: int  # the first day file still to read
+    state: ChannelState | None  # to record once the conversation is read; None: unknown
+    joined: tuple[str, ...]  # Slack ids whose last join/leave was a join, not listed
+    bots: tuple[tuple[str, str | None, bool | None], ...]  # (bot id, name, deleted)
+    profiles: dict[str, SourcePerson]  # Slack id -> first embedded profile
 
 
-def _scan_days(
-    files: ExportFiles, folders: Mapping[str, tuple[str, ...]], workspace: str, max_bytes: int
+def _scan_conversation(
+    files: ExportFiles,
+    day_files: tuple[str, ...],
+    container: SourceContainer,
+    known: ChannelState | None,
+    *,
+    root: str,
+    workspace: str,
+    listed_users: set[str],
+    max_bytes: int,
 ) -> _Scan:
-    """Collect joins/leaves, bot authors and embedded profiles from every day file.
+    """Collect joins/leaves, bot authors and embedded profiles from a conversation's day files.
 
     Done before the first batch, because that batch must carry every person and member.
-    Unreadable files are skipped here; the conversation's own pass reports them.
+    Unreadable files are skipped here; the conversation's own pass reports them. With `known`
+    (from the cursor) matching the first day files, only the files after them are read, and
+    the result is the same as reading them all.
     """
-    scan = _Scan()
+    prints = [files.fingerprint(name) for name in day_files]
+    # Named from the export's top, so a copy zipped with its folder has the same cursor.
+    relative = [name[len(root) :] for name in day_files]
+    listed = {ref.value.rsplit("/", 1)[-1] for ref in container.members}
+    members = _digest(sorted(listed))
+    start = 0
+    if (
+        known is not None
+        and None not in prints
+        and known.members == members
+        and known.files <= len(day_files)
+        and _files_digest(relative[: known.files], prints[: known.files]) == known.digest
+    ):
+        start = known.files
+    changes, bot_names, bot_authors, profiles = _scan_files(
+        files, day_files[start:], workspace, max_bytes
+    )
+    if (
+        known is not None
+        and start
+        and known.membership_ts is not None
+        and changes
+        and min(change.ts for change in changes) < Decimal(known.membership_ts)
+    ):
+        # A join or leave older than one already counted: count them all again.
+        start = 0
+        changes, bot_names, bot_authors, profiles = _scan_files(
+            files, day_files, workspace, max_bytes
+        )
+    joined: set[str] = set()
+    membership_ts: Decimal | None = None
+    bots: dict[str, list[Any]] = {}
+    if start and known is not None:
+        # Earlier files come first: their joins are replayed before, their finds win.
+        joined = set(known.joined)
+        membership_ts = Decimal(known.membership_ts) if known.membership_ts else None
+        bots = {bot_id: [name, deleted] for bot_id, name, deleted in known.bots}
+        later = profiles
+        profiles = {
+            user_id: SourcePerson(
+                ref=parsing.person_ref(workspace, user_id),
+                display_name=display_name,
+                real_name=real_name,
+            )
+            for user_id, display_name, real_name in known.profiles
+        }
+        for user_id, person in later.items():
+            profiles.setdefault(user_id, person)
+    for change in sorted(changes, key=lambda change: change.ts):
+        if change.user_id not in listed:
+            if change.joined:
+                joined.add(change.user_id)
+            else:
+                joined.discard(change.user_id)
+        membership_ts = change.ts
+    for bot_id, name in bot_names.items():
+        entry = bots.setdefault(bot_id, [None, None])
+        if entry[0] is None:
+            entry[0] = name
+    for bot_id, deleted in bot_authors.items():
+        entry = bots.setdefault(bot_id, [None, None])
+        if entry[1] is None:
+            entry[1] = deleted
+    bot_list = tuple((bot_id, entry[0], entry[1]) for bot_id, entry in bots.items())
+    state = None
+    if None not in prints:
+        state = ChannelState(
+            files=len(day_files),
+            digest=_files_digest(relative, prints),
+            members=members,
+            joined=tuple(sorted(joined)),
+            membership_ts=None if membership_ts is None else str(membership_ts),
+            bots=bot_list,
+            # Profiles of people in users.json never count (users.json wins): not kept.
+            profiles=tuple(
+                (user_id, person.display_name, person.real_name)
+                for user_id, person in profiles.items()
+                if user_id not in listed_users
+            ),
+        )
+    return _Scan(
+        start=start,
+        state=state,
+        joined=tuple(sorted(joined)),
+        bots=bot_list,
+        profiles=profiles,
+    )
+
+
+def _scan_files(
+    files: ExportFiles, names: Sequence[str], workspace: str, max_bytes: int
+) -> tuple[
+    list[parsing.MembershipChange], dict[str, str], dict[str, bool], dict[str, SourcePerson]
+]:
+    """Return (joins and leaves, bot id -> name, bot author id -> deleted, Slack id -> profile)
+    found in `names`, the first find winning."""
+    changes: list[parsing.MembershipChange] = []
     bot_names: dict[str, str] = {}
-    bot_authors: dict[str, bool] = {}  # bot id -> deleted
-    for channel_id, day_files in folders.items():
-        changes = scan.changes.setdefault(channel_id, [])
-        for name in day_files:
-            try:
-                day = parsing.load_json(files.read(name, max_bytes=max_bytes))
-            except FileRejected:
-                continue
-            if not isinstance(day, list):
-                continue
-            for record in day:
-                if change := parsing.membership_change(record):
-                    changes.append(change)
-                message = parsing.unwrap(record)
-                if named := parsing.bot_name(message):
-                    bot_names.setdefault(*named)
-                if bot_id := parsing.bot_author(message):
-                    profile = message.get("bot_profile") if isinstance(message, dict) else None
-                    deleted = isinstance(profile, dict) and profile.get("deleted") is True
-                    bot_authors.setdefault(bot_id, deleted)
-                if person := parsing.profile_person(message, workspace=workspace):
-                    scan.people.append(person)
+    bot_authors: dict[str, bool] = {}
+    profiles: dict[str, SourcePerson] = {}
+    for name in names:
+        try:
+            day = parsing.load_json(files.read(name, max_bytes=max_bytes))
+        except FileRejected:
+            continue
+        if not isinstance(day, list):
+            continue
+        for record in day:
+            if change := parsing.membership_change(record):
+                changes.append(change)
+            message = parsing.unwrap(record)
+            if named := parsing.bot_name(message):
+                bot_names.setdefault(*named)
+            if bot_id := parsing.bot_author(message):
+                profile = message.get("bot_profile") if isinstance(message, dict) else None
+                deleted = isinstance(profile, dict) and profile.get("deleted") is True
+                bot_authors.setdefault(bot_id, deleted)
+            if person := parsing.profile_person(message, workspace=workspace):
+                profiles.setdefault(person.ref.value.rsplit("/", 1)[-1], person)
+    return changes, bot_names, bot_authors, profiles
+
+
+def _scanned_people(scans: Iterable[_Scan], workspace: str) -> list[SourcePerson]:
+    """Return the people the scans found: profiles first, then bots, in reading order."""
+    people: list[SourcePerson] = []
+    bot_names: dict[str, str] = {}
+    bot_authors: dict[str, bool] = {}
+    scans = list(scans)
+    for scan in scans:
+        people.extend(scan.profiles.values())
+        for bot_id, name, deleted in scan.bots:
+            if name is not None:
+                bot_names.setdefault(bot_id, name)
+            if deleted is not None:
+                bot_authors.setdefault(bot_id, deleted)
     for bot_id, deleted in sorted(bot_authors.items()):
-        name = bot_names.get(bot_id, bot_id)
-        scan.people.append(
+        people.append(
             SourcePerson(
                 ref=parsing.person_ref(workspace, bot_id),
-                display_name=name,
+                display_name=bot_names.get(bot_id, bot_id),
                 is_bot=True,
                 is_deleted=deleted,
             )
         )
-    return scan
+    return people
+
+
+def _digest(parts: Iterable[str]) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _files_digest(names: Sequence[str], prints: Sequence[str | None]) -> str:
+    return _digest(
+        f"{name}\t{fingerprint}" for name, fingerprint in zip(names, prints, strict=True)
+    )
 
 
 def _map_folders(
@@ -525,20 +817,17 @@ def _map_folders(
 
 
 def _with_joiners(
-    container: SourceContainer, changes: list[parsing.MembershipChange], workspace: str
+    container: SourceContainer, joined: Sequence[str], workspace: str
 ) -> SourceContainer:
     """Add to a container's listed members everyone whose last join/leave was a join.
 
     Exports may list no members (older ones, or a channel everyone left); channel_join
     messages still say who was in.
     """
-    last: dict[str, parsing.MembershipChange] = {}
-    for change in sorted(changes, key=lambda change: change.ts):
-        last[change.user_id] = change
-    joined = {parsing.person_ref(workspace, user) for user, change in last.items() if change.joined}
-    if joined <= set(container.members):
+    refs = {parsing.person_ref(workspace, user) for user in joined}
+    if refs <= set(container.members):
         return container
-    return dataclasses.replace(container, members=tuple(sorted(set(container.members) | joined)))
+    return dataclasses.replace(container, members=tuple(sorted(set(container.members) | refs)))
 
 
 def _names(people: Iterable[SourcePerson]) -> dict[str, str]:

@@ -13,9 +13,11 @@ import errno
 import os
 import re
 import stat
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from connectors.archives import DEFAULT_LIMITS, ArchiveLimits, SafeZip
 from connectors.errors import CorruptFile, FileRejected, LimitExceeded, UnsafeArchive
@@ -47,6 +49,11 @@ class ExportFiles(abc.ABC):
         """Return entries refused while listing (e.g. symbolic links in a folder)."""
         return []
 
+    def fingerprint(self, name: str) -> str | None:
+        """Return a short string that changes when the file's content changes, without
+        reading it; None when that cannot be told, so the file is always read."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the archive, if any."""
@@ -70,6 +77,12 @@ class ZipExportFiles(ExportFiles):
 
     def read(self, name: str, *, max_bytes: int) -> bytes:
         return self._zip.read(name, max_bytes=max_bytes)
+
+    def fingerprint(self, name: str) -> str | None:
+        # The CRC-32 and size from the central directory, already read and checked.
+        # TODO: use a public SafeZip accessor once archives.py (being reworked) has one.
+        info = self._zip._members.get(name)
+        return None if info is None else f"{info.CRC:08x}:{info.file_size}"
 
     def close(self) -> None:
         self._zip.close()
@@ -115,7 +128,36 @@ class FolderExportFiles(ExportFiles):
     def close(self) -> None:
         """Nothing to release: each read opens and closes its own file."""
 
+    def fingerprint(self, name: str) -> str | None:
+        # The CRC-32 and size of the content, as a ZIP's directory gives them, so a folder and
+        # its ZIP have the same cursor. Reading to checksum costs far less than parsing.
+        try:
+            with self._open(name) as handle:
+                crc, size = 0, 0
+                while block := handle.read(_READ_BLOCK):
+                    crc = zlib.crc32(block, crc)
+                    size += len(block)
+        except (FileRejected, OSError):
+            return None
+        return f"{crc:08x}:{size}"
+
     def read(self, name: str, *, max_bytes: int) -> bytes:
+        with self._open(name) as handle:
+            info = os.fstat(handle.fileno())
+            if info.st_size > max_bytes:
+                raise LimitExceeded(f"{name} is {info.st_size} bytes, over {max_bytes}")
+            chunks: list[bytes] = []
+            seen = 0
+            # Count while reading: the file may grow after fstat.
+            while block := handle.read(_READ_BLOCK):
+                seen += len(block)
+                if seen > max_bytes:
+                    raise LimitExceeded(f"{name} grew past {max_bytes} bytes while read")
+                chunks.append(block)
+        return b"".join(chunks)
+
+    def _open(self, name: str) -> BinaryIO:
+        """Open a regular file of the export for reading; raise FileRejected if unsafe."""
         path = self._root / name
         # Names come from our own walk, but the folder may change under us: re-check that the
         # file is inside the root and open it without following a link (O_NOFOLLOW) and
@@ -129,21 +171,11 @@ class FolderExportFiles(ExportFiles):
             if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link put there since the walk
                 raise UnsafeArchive(f"{name} is a symbolic link; links are not followed") from exc
             raise CorruptFile(f"{name} cannot be opened: {exc.strerror}") from exc
-        with os.fdopen(descriptor, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise UnsafeArchive(f"{name} is not a regular file")
-            if info.st_size > max_bytes:
-                raise LimitExceeded(f"{name} is {info.st_size} bytes, over {max_bytes}")
-            chunks: list[bytes] = []
-            seen = 0
-            # Count while reading: the file may grow after fstat.
-            while block := handle.read(_READ_BLOCK):
-                seen += len(block)
-                if seen > max_bytes:
-                    raise LimitExceeded(f"{name} grew past {max_bytes} bytes while read")
-                chunks.append(block)
-        return b"".join(chunks)
+        handle = os.fdopen(descriptor, "rb")
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            handle.close()
+            raise UnsafeArchive(f"{name} is not a regular file")
+        return handle
 
 
 def open_export(path: Path, *, archive_limits: ArchiveLimits = DEFAULT_LIMITS) -> ExportFiles:
