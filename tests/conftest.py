@@ -13,6 +13,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "worker": "TEST_CELERY_BROKER_URL",
         "browser": "TEST_BROWSER",
         "imap": "TEST_DOVECOT",
+        "weaviate": "WEAVIATE_URL",
+        "pgvector": "TEST_PGVECTOR",
     }
     for item in items:
         for marker, variable in needs.items():
@@ -26,3 +28,20 @@ def _test_settings(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.COLLEAGUE_QUARANTINE_DIR = tmp_path / "quarantine"
     # Password hashing is deliberately slow; tests do not need that.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _test_index(request, settings) -> None:  # type: ignore[no-untyped-def]
+    """Tests that touch the database embed with the fast hashing embedder (ingest embeds on
+    commit) and index with the db backend, from an empty in-memory cache. Tests without a
+    database keep the real defaults (tests/knowledge/test_embeddings.py checks them)."""
+    from knowledge.index.db import reset_caches
+
+    reset_caches()
+    uses_db = request.node.get_closest_marker("django_db") or any(
+        name in request.fixturenames for name in ("db", "transactional_db")
+    )
+    if uses_db:
+        settings.COLLEAGUE_EMBEDDER = "hashing"
+        settings.COLLEAGUE_INDEX_BACKEND = "db"
+        settings.COLLEAGUE_INDEX_DB_REFRESH_SECONDS = 0

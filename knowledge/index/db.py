@@ -1,0 +1,606 @@
+"""The default index backend: the index is the Chunk table itself.
+
+Keyword side: the full-text index of knowledge/migrations/0002_keyword_index.py (SQLite FTS5
+ranked by BM25, PostgreSQL's GIN-indexed tsvector ranked by ts_rank_cd), with the scope and the
+filters in the same SQL as the ranking.
+
+Vector side: the int8 vectors stored on the chunks (knowledge/indexing.py), scored with numpy in
+two steps:
+
+1. **Candidates, in memory.** Each process keeps, per database and embedder, one row per
+   embedded chunk: id, audience id, author's colleague id, source id, kind, created_at and the
+   sign bits of the vector (64 bytes for 512 dimensions; ~90 MB for a million chunks, against
+   2 GB for float32 vectors). The reader's permitted audiences become a boolean mask together
+   with the filters, *before* anything is ranked; the Hamming distance between sign bits, over
+   bit columns stored contiguously, ranks a million rows in a few milliseconds. When no more
+   than `COLLEAGUE_INDEX_DB_RESCORE` chunks are permitted, all of them are candidates and the
+   result is exact.
+2. **Exact scores, from the database.** The candidates' vectors are read back in one query that
+   repeats the visibility and filter conditions and requires a current vector, and are scored
+   by exact cosine. So a chunk deleted, re-embedded, moved out of scope or re-attributed since
+   the cache was loaded is never returned; ids found gone are dropped from the cache, and the
+   next candidates are taken until `limit` chunks are found or none are left.
+
+The cache loads everything once, then only the vectors stored since its last look (by the
+database clock in `Chunk.embedded_at`, re-reading a short overlap for transactions that
+committed late), at most every `COLLEAGUE_INDEX_DB_REFRESH_SECONDS`. It reloads in full after
+`COLLEAGUE_INDEX_DB_MAX_AGE_SECONDS` (colleague attribution can change without a new vector)
+or when a quarter of its rows are gone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import EmptyResultSet
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Max, Q, QuerySet
+
+from knowledge.index.base import (
+    PUBLIC,
+    ChunkHit,
+    ChunkRecord,
+    Filters,
+    IndexBackend,
+    Scope,
+)
+from knowledge.models import Audience, Chunk
+from knowledge.search import query_terms
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_FAR = np.iinfo(np.uint16).max  # distance of a row that must not be a candidate
+_LOAD_PAGE = 20_000
+_FETCH_PAGE = 5000
+_MAX_ROUNDS = 8
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+class DbIndexBackend(IndexBackend):
+    """The Chunk table as an index: FTS for words, cached sign bits plus exact rescoring for
+    vectors. Records must name existing chunks; their text and visibility are the chunk's own.
+    """
+
+    name = "db"
+
+    def __init__(self, *, embedder_name: str | None = None, using: str = DEFAULT_DB_ALIAS) -> None:
+        self._embedder_name = embedder_name
+        self.using = using
+
+    @property
+    def embedder_name(self) -> str:
+        if self._embedder_name is not None:
+            return self._embedder_name
+        from knowledge.embeddings import get_embedder
+
+        return get_embedder().name
+
+    # Writes: vectors on the chunk rows.
+
+    def upsert(self, records: Sequence[ChunkRecord]) -> None:
+        """Store the records' vectors on their chunks; a record without one makes it pending.
+
+        Text and visibility come from the chunk rows, which actions write.
+        """
+        from knowledge.indexing import clear_vectors, store_vectors
+
+        store_vectors(
+            {r.chunk_id: r.vector for r in records if r.vector is not None},
+            embedder_name=self.embedder_name,
+            using=self.using,
+        )
+        clear_vectors([r.chunk_id for r in records if r.vector is None], using=self.using)
+
+    def delete(self, chunk_ids: Sequence[int]) -> None:
+        """Remove the vectors of these chunks (their rows go with their items, in actions)."""
+        from knowledge.indexing import clear_vectors
+
+        clear_vectors(chunk_ids, using=self.using)
+        _cache(self.using, self.embedder_name).forget(np.asarray(chunk_ids, dtype=np.int64))
+
+    def indexed_ids(self) -> Iterator[int]:
+        """Chunks holding a vector of the configured embedder."""
+        ids = (
+            Chunk.objects.using(self.using)
+            .filter(embedder=self.embedder_name, embedding__isnull=False)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        yield from ids.iterator(chunk_size=10_000)
+
+    # Keyword side.
+
+    def keyword_search(
+        self, query: str, *, scope: Scope, filters: Filters, limit: int
+    ) -> list[ChunkHit]:
+        terms = query_terms(query)
+        if not terms or limit <= 0:
+            return []
+        try:
+            where, params = self._where(scope, filters)
+        except EmptyResultSet:
+            return []
+        connection = connections[self.using]
+        if connection.vendor == "postgresql":
+            tsquery = "(" + " || ".join(["plainto_tsquery('english', %s)"] * len(terms)) + ")"
+            sql = (
+                f"WITH q AS (SELECT {tsquery} AS query)"  # noqa: S608 (see below)
+                " SELECT c.id, c.item_id, ts_rank_cd(c.search_vector, q.query) AS score"
+                " FROM knowledge_chunk c JOIN knowledge_item i ON i.id = c.item_id, q"
+                f" WHERE c.search_vector @@ q.query{where}"
+                " ORDER BY score DESC, c.id LIMIT %s"
+            )
+            values: list[Any] = [*terms, *params, limit]
+        else:
+            # Each term is quoted, so nothing in a query is FTS5 syntax.
+            sql = (
+                "SELECT c.id, c.item_id, -bm25(knowledge_chunk_fts) AS score"  # noqa: S608
+                " FROM knowledge_chunk_fts"
+                " JOIN knowledge_chunk c ON c.id = knowledge_chunk_fts.rowid"
+                " JOIN knowledge_item i ON i.id = c.item_id"
+                f" WHERE knowledge_chunk_fts MATCH %s{where}"
+                " ORDER BY bm25(knowledge_chunk_fts), c.id LIMIT %s"
+            )
+            values = [" OR ".join(f'"{term}"' for term in terms), *params, limit]
+        # Only constant SQL and `where` (Django's own compiled SQL) are interpolated.
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            return [ChunkHit(int(r[0]), int(r[1]), float(r[2])) for r in cursor.fetchall()]
+
+    def _where(self, scope: Scope, filters: Filters) -> tuple[str, list[Any]]:
+        """SQL conditions on `c` (chunk) and `i` (item) for the scope and the filters."""
+        connection = connections[self.using]
+        clauses: list[str] = []
+        params: list[Any] = []
+        audiences = audiences_in(scope, using=self.using)
+        if audiences is not None:
+            audience_sql, audience_params = audiences.values("id").query.sql_with_params()
+            clauses.append(f"c.audience_id IN ({audience_sql})")
+            params.extend(audience_params)
+        if filters.colleague_id is not None:
+            clauses.append(
+                "i.author_id IN (SELECT id FROM colleagues_identity WHERE colleague_id = %s)"
+            )
+            params.append(filters.colleague_id)
+        if filters.source_ids:
+            clauses.append(f"i.source_id IN ({', '.join(['%s'] * len(filters.source_ids))})")
+            params.extend(filters.source_ids)
+        if filters.kinds:
+            clauses.append(f"i.kind IN ({', '.join(['%s'] * len(filters.kinds))})")
+            params.extend(filters.kinds)
+        if filters.since is not None:
+            clauses.append("i.created_at >= %s")
+            params.append(connection.ops.adapt_datetimefield_value(filters.since))
+        if filters.until is not None:
+            clauses.append("i.created_at <= %s")
+            params.append(connection.ops.adapt_datetimefield_value(filters.until))
+        return "".join(f" AND {clause}" for clause in clauses), params
+
+    # Vector side.
+
+    def vector_search(
+        self, vector: np.ndarray, *, scope: Scope, filters: Filters, limit: int
+    ) -> list[ChunkHit]:
+        if limit <= 0:
+            return []
+        audiences = audiences_in(scope, using=self.using)
+        permitted: np.ndarray | None = None
+        if audiences is not None:
+            permitted = np.fromiter(audiences.values_list("id", flat=True), dtype=np.int64)
+            if not len(permitted):
+                return []
+        name = self.embedder_name
+        cache = _cache(self.using, name)
+        view = cache.view()
+        if view.size == 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if len(query) != view.dimension:
+            raise ValueError(
+                f"query vector has {len(query)} dimensions, the index {view.dimension} ({name})"
+            )
+        mask = view.mask(permitted, filters)
+        budget = max(int(_setting("COLLEAGUE_INDEX_DB_RESCORE", 2000)), limit * 4)
+        distances: np.ndarray | None = None
+        hits: dict[int, ChunkHit] = {}
+        for _ in range(_MAX_ROUNDS):
+            remaining = int(np.count_nonzero(mask))
+            if remaining == 0:
+                break
+            if remaining <= budget:
+                rows = np.flatnonzero(mask)
+            else:
+                if distances is None:
+                    distances = view.hamming(query)
+                ranked = np.where(mask, distances, _FAR)
+                rows = np.argpartition(ranked, budget - 1)[:budget]
+            mask[rows] = False
+            ids = view.ids[rows]
+            scored = self._rescore(ids, query, audiences, filters, name)
+            hits.update((hit.chunk_id, hit) for hit in scored)
+            if len(scored) < len(ids):
+                cache.forget_gone(np.setdiff1d(ids, [h.chunk_id for h in scored]), using=self.using)
+            if len(hits) >= limit:
+                break
+            # Some candidates were gone or out of scope: take the next ones.
+        ranked_hits = sorted(hits.values(), key=lambda h: (-h.score, h.chunk_id))
+        return ranked_hits[:limit]
+
+    def _rescore(
+        self,
+        ids: np.ndarray,
+        query: np.ndarray,
+        audiences: QuerySet[Audience] | None,
+        filters: Filters,
+        embedder_name: str,
+    ) -> list[ChunkHit]:
+        """Exact cosine of the chunks among `ids` that are, right now, in scope and current."""
+        hits: list[ChunkHit] = []
+        for start in range(0, len(ids), _FETCH_PAGE):
+            queryset = Chunk.objects.using(self.using).filter(
+                id__in=ids[start : start + _FETCH_PAGE].tolist(),
+                embedder=embedder_name,
+                embedding__isnull=False,
+            )
+            if audiences is not None:
+                queryset = queryset.filter(audience_id__in=audiences.values("id"))
+            rows = list(narrow(queryset, filters).values_list("id", "item_id", "embedding"))
+            if not rows:
+                continue
+            matrix = np.frombuffer(b"".join(bytes(r[2] or b"") for r in rows), dtype=np.int8)
+            matrix = matrix.reshape(len(rows), -1).astype(np.float32)
+            if matrix.shape[1] != len(query):
+                continue
+            norms = np.linalg.norm(matrix, axis=1)
+            scores = matrix @ query / np.where(norms > 0, norms, 1.0)
+            hits.extend(
+                ChunkHit(chunk_id=r[0], item_id=r[1], score=float(s))
+                for r, s in zip(rows, scores, strict=True)
+            )
+        return hits
+
+
+def audiences_in(scope: Scope, *, using: str = DEFAULT_DB_ALIAS) -> QuerySet[Audience] | None:
+    """The audiences whose chunks `scope` may see; None when it is unrestricted.
+
+    The same rule as knowledge.visibility.visible_audiences, from principals: public, named
+    identities, members of named containers. Unknown principals grant nothing.
+    """
+    if scope.principals is None:
+        return None
+    containers: list[int] = []
+    identities: list[int] = []
+    conditions: list[Q] = []
+    for principal in scope.principals:
+        if principal == PUBLIC:
+            conditions.append(Q(is_public=True))
+        elif principal[:1] in ("c", "i") and principal[1:].isdigit():
+            (containers if principal[0] == "c" else identities).append(int(principal[1:]))
+    if identities:
+        named = Audience.identities.through.objects.using(using).filter(identity_id__in=identities)
+        conditions.append(Q(id__in=named.values("audience_id")))
+    if containers:
+        via = Audience.containers.through.objects.using(using).filter(container_id__in=containers)
+        conditions.append(Q(id__in=via.values("audience_id")))
+    if not conditions:
+        return Audience.objects.using(using).none()
+    condition = conditions[0]
+    for more in conditions[1:]:
+        condition |= more
+    return Audience.objects.using(using).filter(condition)
+
+
+def narrow(queryset: QuerySet[Chunk], filters: Filters) -> QuerySet[Chunk]:
+    """Chunks of `queryset` that pass `filters`."""
+    if filters.colleague_id is not None:
+        queryset = queryset.filter(item__author__colleague_id=filters.colleague_id)
+    if filters.source_ids:
+        queryset = queryset.filter(item__source_id__in=filters.source_ids)
+    if filters.kinds:
+        queryset = queryset.filter(item__kind__in=filters.kinds)
+    if filters.since is not None:
+        queryset = queryset.filter(item__created_at__gte=filters.since)
+    if filters.until is not None:
+        queryset = queryset.filter(item__created_at__lte=filters.until)
+    return queryset
+
+
+# The in-memory candidate cache.
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // _MICROSECOND
+
+
+@dataclass
+class _View:
+    """A consistent, read-only look at the first `size` rows of a cache."""
+
+    size: int
+    dimension: int
+    ids: np.ndarray
+    audience: np.ndarray
+    colleague: np.ndarray
+    source: np.ndarray
+    kind: np.ndarray
+    created: np.ndarray
+    alive: np.ndarray
+    codes: np.ndarray  # (words, size) uint64: bit column j of every row is contiguous
+    kinds: dict[str, int]
+
+    def mask(self, permitted: np.ndarray | None, filters: Filters) -> np.ndarray:
+        """Rows alive, in one of the `permitted` audiences (None: any) and passing `filters`."""
+        mask = self.alive.copy()
+        if permitted is not None:
+            top = int(self.audience.max()) if self.size else 0
+            allowed = np.zeros(top + 1, dtype=bool)
+            allowed[permitted[permitted <= top]] = True
+            mask &= allowed[self.audience]
+        if filters.colleague_id is not None:
+            mask &= self.colleague == filters.colleague_id
+        if filters.source_ids:
+            mask &= np.isin(self.source, np.asarray(filters.source_ids, dtype=np.int64))
+        if filters.kinds:
+            codes = [self.kinds[k] for k in filters.kinds if k in self.kinds]
+            mask &= np.isin(self.kind, np.asarray(codes, dtype=np.int16))
+        if filters.since is not None:
+            mask &= self.created >= _micros(filters.since)
+        if filters.until is not None:
+            mask &= self.created <= _micros(filters.until)
+        return mask
+
+    def hamming(self, query: np.ndarray) -> np.ndarray:
+        """Hamming distance between the sign bits of `query` and of every row."""
+        words = _sign_words(query[None, :])[0]
+        distances = np.zeros(self.size, dtype=np.uint16)
+        scratch = np.empty(self.size, dtype=np.uint64)
+        for j, word in enumerate(words):
+            np.bitwise_xor(self.codes[j], word, out=scratch)
+            distances += np.bitwise_count(scratch)
+        return distances
+
+
+def _sign_words(vectors: np.ndarray) -> np.ndarray:
+    """Sign bits of each row packed into uint64 words: shape (rows, ceil(dimension / 64))."""
+    bits = np.packbits(vectors > 0, axis=1, bitorder="little")
+    pad = (-bits.shape[1]) % 8
+    if pad:
+        bits = np.pad(bits, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(bits).view(np.uint64)
+
+
+class _VectorCache:
+    """Per-process rows of one database's chunks embedded by one embedder."""
+
+    _FIELDS = (
+        "id",
+        "audience_id",
+        "item__author__colleague_id",
+        "item__source_id",
+        "item__kind",
+        "item__created_at",
+        "embedding",
+        "embedded_at",
+    )
+
+    def __init__(self, using: str, embedder_name: str) -> None:
+        self.using = using
+        self.embedder_name = embedder_name
+        self.lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.size = 0
+        self.dead = 0
+        self.dimension = 0
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.audience = np.zeros(0, dtype=np.int64)
+        self.colleague = np.zeros(0, dtype=np.int64)
+        self.source = np.zeros(0, dtype=np.int64)
+        self.kind = np.zeros(0, dtype=np.int16)
+        self.created = np.zeros(0, dtype=np.int64)
+        self.alive = np.zeros(0, dtype=bool)
+        self.codes = np.zeros((0, 0), dtype=np.uint64)
+        self.kinds: dict[str, int] = {}
+        # Sorted ids and their rows, to find a row by chunk id.
+        self.sorted_ids = np.zeros(0, dtype=np.int64)
+        self.sorted_rows = np.zeros(0, dtype=np.int64)
+        self.watermark: datetime | None = None
+        self.recent: dict[int, datetime | None] = {}  # id -> embedded_at, inside the overlap window
+        self.loaded_at = -float("inf")
+        self.checked_at = -float("inf")
+        self.overlap_checked_at = -float("inf")
+
+    def _chunks(self) -> QuerySet[Chunk]:
+        return Chunk.objects.using(self.using).filter(
+            embedder=self.embedder_name, embedding__isnull=False
+        )
+
+    def view(self) -> _View:
+        """Refresh as due, then return the rows as they are now."""
+        with self.lock:
+            now = time.monotonic()
+            if now - self.loaded_at >= _setting(
+                "COLLEAGUE_INDEX_DB_MAX_AGE_SECONDS", 3600
+            ) or self.dead > max(self.size // 4, 1000):
+                self._load_all()
+            elif now - self.checked_at >= _setting("COLLEAGUE_INDEX_DB_REFRESH_SECONDS", 1.0):
+                self._load_new()
+            n = self.size
+            return _View(
+                size=n,
+                dimension=self.dimension,
+                ids=self.ids[:n],
+                audience=self.audience[:n],
+                colleague=self.colleague[:n],
+                source=self.source[:n],
+                kind=self.kind[:n],
+                created=self.created[:n],
+                alive=self.alive[:n],
+                codes=self.codes[:, :n],
+                kinds=dict(self.kinds),
+            )
+
+    def _load_all(self) -> None:
+        self._reset()
+        # The clock to follow from: taken before reading, so nothing stored meanwhile is missed.
+        self.watermark = self._chunks().aggregate(at=Max("embedded_at"))["at"]
+        after = 0
+        while True:
+            rows = list(
+                self._chunks()
+                .filter(id__gt=after)
+                .order_by("id")
+                .values_list(*self._FIELDS)[:_LOAD_PAGE]
+            )
+            if not rows:
+                break
+            self._append(rows)
+            after = rows[-1][0]
+        self._remember(self._recent_rows())
+        self.loaded_at = self.checked_at = time.monotonic()
+
+    def _recent_rows(self) -> list[tuple[int, datetime | None]]:
+        if self.watermark is None:
+            return []
+        return list(
+            self._chunks()
+            .filter(embedded_at__gte=self.watermark - self._overlap())
+            .values_list("id", "embedded_at")
+        )
+
+    def _overlap(self) -> timedelta:
+        return timedelta(seconds=_setting("COLLEAGUE_INDEX_DB_OVERLAP_SECONDS", 120))
+
+    def _load_new(self) -> None:
+        """Load vectors stored since the last look; every quarter of the overlap, also those
+        stamped up to the overlap before it (committed late)."""
+        seen = self._chunks()
+        now = time.monotonic()
+        if self.watermark is not None:
+            since = self.watermark
+            if now - self.overlap_checked_at >= self._overlap().total_seconds() / 4:
+                since -= self._overlap()
+                self.overlap_checked_at = now
+            seen = seen.filter(embedded_at__gte=since)
+        stamps = list(seen.values_list("id", "embedded_at"))
+        fresh = [chunk_id for chunk_id, at in stamps if self.recent.get(chunk_id) != at]
+        for start in range(0, len(fresh), _FETCH_PAGE):
+            rows = list(
+                self._chunks()
+                .filter(id__in=fresh[start : start + _FETCH_PAGE])
+                .order_by("id")
+                .values_list(*self._FIELDS)
+            )
+            self._append(rows)
+        self._remember(stamps)
+        self.checked_at = time.monotonic()
+
+    def _remember(self, stamps: list[tuple[int, datetime | None]]) -> None:
+        for chunk_id, at in stamps:
+            self.recent[chunk_id] = at
+            if at is None:
+                continue
+            if self.watermark is None or at > self.watermark:
+                self.watermark = at
+        if self.watermark is not None:
+            horizon = self.watermark - self._overlap()
+            self.recent = {i: at for i, at in self.recent.items() if at and at >= horizon}
+
+    def _append(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if not self.dimension:
+            self.dimension = len(bytes(rows[0][6]))
+        rows = [r for r in rows if len(bytes(r[6])) == self.dimension]
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        self._forget(ids)  # an id seen again was re-embedded: its old row goes
+        vectors = np.frombuffer(b"".join(bytes(r[6]) for r in rows), dtype=np.int8)
+        words = _sign_words(vectors.reshape(len(rows), self.dimension))
+        start, end = self.size, self.size + len(rows)
+        self._grow(end, words.shape[1])
+        self.ids[start:end] = ids
+        self.audience[start:end] = [r[1] for r in rows]
+        self.colleague[start:end] = [-1 if r[2] is None else r[2] for r in rows]
+        self.source[start:end] = [r[3] for r in rows]
+        self.kind[start:end] = [self.kinds.setdefault(r[4], len(self.kinds)) for r in rows]
+        self.created[start:end] = [_micros(r[5]) for r in rows]
+        self.alive[start:end] = True
+        self.codes[:, start:end] = words.T
+        self.size = end
+        order = np.argsort(ids, kind="stable")
+        new_ids, new_rows = ids[order], np.arange(start, end, dtype=np.int64)[order]
+        at = np.searchsorted(self.sorted_ids, new_ids)
+        self.sorted_ids = np.insert(self.sorted_ids, at, new_ids)
+        self.sorted_rows = np.insert(self.sorted_rows, at, new_rows)
+
+    def _grow(self, needed: int, words: int) -> None:
+        capacity = len(self.ids)
+        if needed <= capacity and self.codes.shape[0] == words:
+            return
+        capacity = max(needed, capacity * 2, 1024)
+        for name in ("ids", "audience", "colleague", "source", "kind", "created", "alive"):
+            old = getattr(self, name)
+            new = np.zeros(capacity, dtype=old.dtype)
+            new[: self.size] = old[: self.size]
+            setattr(self, name, new)
+        codes = np.zeros((words, capacity), dtype=np.uint64)
+        if self.size:
+            codes[:, : self.size] = self.codes[:, : self.size]
+        self.codes = codes
+
+    def _forget(self, ids: np.ndarray) -> None:
+        """Drop these chunk ids from the cache (their rows stay, marked dead)."""
+        if not len(ids) or not len(self.sorted_ids):
+            return
+        at = np.searchsorted(self.sorted_ids, ids)
+        at = at[at < len(self.sorted_ids)]
+        found = at[np.isin(self.sorted_ids[at], ids)]
+        if not len(found):
+            return
+        rows = self.sorted_rows[found]
+        self.dead += int(np.count_nonzero(self.alive[rows]))
+        self.alive[rows] = False
+        self.sorted_ids = np.delete(self.sorted_ids, found)
+        self.sorted_rows = np.delete(self.sorted_rows, found)
+
+    def forget(self, ids: np.ndarray) -> None:
+        with self.lock:
+            self._forget(ids)
+
+    def forget_gone(self, ids: np.ndarray, *, using: str) -> None:
+        """Drop the ids among `ids` that no longer hold a current vector."""
+        if not len(ids):
+            return
+        still = set(self._chunks().filter(id__in=ids.tolist()).values_list("id", flat=True))
+        gone = np.asarray([i for i in ids.tolist() if i not in still], dtype=np.int64)
+        self.forget(gone)
+
+
+_caches: dict[tuple[str, str, str], _VectorCache] = {}
+_caches_lock = threading.Lock()
+
+
+def _cache(using: str, embedder_name: str) -> _VectorCache:
+    key = (using, str(connections[using].settings_dict.get("NAME")), embedder_name)
+    with _caches_lock:
+        cache = _caches.get(key)
+        if cache is None:
+            cache = _caches[key] = _VectorCache(using, embedder_name)
+        return cache
+
+
+def reset_caches() -> None:
+    """Forget every cached row (tests; a process after its database was replaced)."""
+    with _caches_lock:
+        _caches.clear()

