@@ -45,16 +45,20 @@ from make_slack_export import append_day, write_export  # noqa: E402
 class Step:
     name: str
     seconds: float
+    cpu_seconds: float  # user + system time of the child: its own work, whatever else runs
     peak_rss_mb: float
     created: int
     updated: int
     unchanged: int
     quarantined: int
+    # 1-minute load average when the step started: other work on the machine slows the wall
+    # time (not the CPU time) of a step.
+    load_before: float = 0.0
     messages_per_second: float | None = None
 
 
-def _run(command: list[str], env: dict[str, str]) -> tuple[str, float, float]:
-    """Run a child; return (stdout, wall seconds, peak RSS in MB of that child)."""
+def _run(command: list[str], env: dict[str, str]) -> tuple[str, float, float, float]:
+    """Run a child; return (stdout, wall seconds, peak RSS in MB, CPU seconds) of that child."""
     started = time.perf_counter()
     process = subprocess.Popen(  # a fixed argv built above, never a shell
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -70,7 +74,8 @@ def _run(command: list[str], env: dict[str, str]) -> tuple[str, float, float]:
     if process.returncode:
         sys.stderr.write(err.decode(errors="replace"))
         raise SystemExit(f"{' '.join(command)} failed with {process.returncode}")
-    return out.decode(), seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return out.decode(), seconds, usage.ru_maxrss / 1024, cpu  # ru_maxrss is in KiB on Linux
 
 
 def _ingest(name: str, export: Path, env: dict[str, str], profile: Path | None) -> Step:
@@ -78,16 +83,19 @@ def _ingest(name: str, export: Path, env: dict[str, str], profile: Path | None) 
     if profile is not None:
         command += ["-m", "cProfile", "-o", str(profile.with_suffix(f".{name}.prof"))]
     command += ["manage.py", "ingest", str(export), "--json", "--source", "bench-slack"]
-    out, seconds, rss = _run(command, env)
+    load = os.getloadavg()[0]
+    out, seconds, rss, cpu = _run(command, env)
     summary = json.loads(out)
     return Step(
         name=name,
         seconds=round(seconds, 2),
+        cpu_seconds=round(cpu, 2),
         peak_rss_mb=round(rss, 1),
         created=summary["items_created"],
         updated=summary["items_updated"],
         unchanged=summary["items_unchanged"],
         quarantined=len(summary["quarantined"]),
+        load_before=round(load, 2),
     )
 
 
@@ -133,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=args.dir))
     env = {**os.environ, "COLLEAGUE_VAR_DIR": str(run_dir / "var"), "PYTHONHASHSEED": "0"}
     env.pop("DATABASE_URL", None)
+    # Issue 3 measures ingest without embeddings: chunks stay pending (keyword search only).
+    env["COLLEAGUE_EMBED_ON_INGEST"] = "0"
     backend = "sqlite"
     database = admin = None
     if args.database_url:
@@ -186,13 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"\n{backend}, {args.messages:,} messages, export {export.stat().st_size / 1e6:.0f} MB")
     print(
-        f"{'step':<40} {'seconds':>9} {'msgs/s':>9} {'peak RSS':>9} {'created':>9} "
+        f"{'step':<40} {'seconds':>9} {'CPU s':>7} {'msgs/s':>9} {'peak RSS':>9} {'created':>9} "
         f"{'updated':>8} {'unchanged':>10}"
     )
     for step in steps:
         rate = f"{step.messages_per_second:,}" if step.messages_per_second else "-"
         print(
-            f"{step.name:<40} {step.seconds:>9.2f} {rate:>9} {step.peak_rss_mb:>7.0f}MB "
+            f"{step.name:<40} {step.seconds:>9.2f} {step.cpu_seconds:>7.2f} {rate:>9} "
+            f"{step.peak_rss_mb:>7.0f}MB "
             f"{step.created:>9} {step.updated:>8} {step.unchanged:>10}"
         )
     print(json.dumps(report, indent=2))

@@ -75,6 +75,11 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
             result.quarantined += 1
         source.checkpoint = batch.cursor
         source.save(update_fields=["checkpoint"])
+        if (result.created or result.updated) and settings.COLLEAGUE_EMBED_ON_INGEST:
+            from knowledge import tasks
+
+            # Embed the new chunks once committed (inline when no broker is configured).
+            transaction.on_commit(lambda: tasks.embed_pending_chunks.delay(source.pk), robust=True)
     return result
 
 
@@ -192,7 +197,7 @@ def _content_hash(
     spelled out so the metadata is serialised once for the hash and the column.
     """
     # Timestamps are left out: a file touched or re-exported without a change is unchanged.
-    head = json.dumps(
+    head = _HEAD_ENCODER.encode(
         [
             doc.kind,
             doc.title,
@@ -202,15 +207,20 @@ def _content_hash(
             audience_id,
             container_id,
             doc.thread_id or "",
-        ],
-        default=str,
+        ]
     )
     payload = f"{head[:-1]}, {metadata_json}]"
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+# What json.dumps(value, default=str) and json.dumps(value, sort_keys=True, default=str) build
+# for each call, built once: the same output, without an encoder per document.
+_HEAD_ENCODER = json.JSONEncoder(default=str)
+_METADATA_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def _metadata_json(doc: SourceDocument) -> str:
-    return json.dumps(dict(doc.metadata), sort_keys=True, default=str)
+    return _METADATA_ENCODER.encode(dict(doc.metadata))
 
 
 @dataclass
@@ -252,34 +262,41 @@ def _store_documents(
         )
     }
     colleagues: dict[int, int | None] = {}  # identity id -> its colleague's id
+    # Per batch, looked up once: author ref -> identity id, container id -> row id.
+    author_ids: dict[PersonRef, int] = {}
+    container_ids: dict[str, int | None] = {}
     new_rows: list[_Row] = []
     changed: list[_Row] = []
     for external_id, doc in docs.items():
-        author = identities[doc.author] if doc.author is not None else None
-        if author is not None:
-            if author.pk not in colleagues:
-                colleagues[author.pk] = ensure_author_colleague(author)
-            colleague_id = colleagues[author.pk]
-            if colleague_id is not None:
-                result.colleague_ids.add(colleague_id)
-        audience = audiences.get(doc)
-        container = containers.get(doc.container_id) if doc.container_id else None
+        author_id: int | None = None
+        if doc.author is not None:
+            author_id = author_ids.get(doc.author)
+            if author_id is None:
+                author = identities[doc.author]
+                author_id = author_ids[doc.author] = author.pk
+                if author_id not in colleagues:
+                    colleagues[author_id] = ensure_author_colleague(author)
+                colleague_id = colleagues[author_id]
+                if colleague_id is not None:
+                    result.colleague_ids.add(colleague_id)
+        audience_id = audiences.get(doc).pk
+        container_id: int | None = None
+        if doc.container_id:
+            if doc.container_id in container_ids:
+                container_id = container_ids[doc.container_id]
+            else:
+                container = containers.get(doc.container_id)
+                container_id = container_ids[doc.container_id] = container.pk if container else None
         metadata_json = _metadata_json(doc)
         row = _Row(
             pk=None,
             external_id=external_id,
             doc=doc,
-            author_id=author.pk if author else None,
-            container_id=container.pk if container else None,
-            audience_id=audience.pk,
+            author_id=author_id,
+            container_id=container_id,
+            audience_id=audience_id,
             metadata_json=metadata_json,
-            content_hash=_content_hash(
-                doc,
-                author.pk if author else None,
-                audience.pk,
-                container.pk if container else None,
-                metadata_json,
-            ),
+            content_hash=_content_hash(doc, author_id, audience_id, container_id, metadata_json),
         )
         known = existing.get(external_id)
         if known is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -636,7 +637,7 @@ def _scan_conversation(
     ):
         start = known.files
     changes, bot_names, bot_authors, profiles = _scan_files(
-        files, day_files[start:], workspace, max_bytes
+        files, day_files[start:], workspace, listed_users, max_bytes
     )
     if (
         known is not None
@@ -648,7 +649,7 @@ def _scan_conversation(
         # A join or leave older than one already counted: count them all again.
         start = 0
         changes, bot_names, bot_authors, profiles = _scan_files(
-            files, day_files, workspace, max_bytes
+            files, day_files, workspace, listed_users, max_bytes
         )
     joined: set[str] = set()
     membership_ts: Decimal | None = None
@@ -711,19 +712,35 @@ def _scan_conversation(
 
 
 def _scan_files(
-    files: ExportFiles, names: Sequence[str], workspace: str, max_bytes: int
+    files: ExportFiles,
+    names: Sequence[str],
+    workspace: str,
+    listed_users: set[str],
+    max_bytes: int,
 ) -> tuple[
     list[parsing.MembershipChange], dict[str, str], dict[str, bool], dict[str, SourcePerson]
 ]:
     """Return (joins and leaves, bot id -> name, bot author id -> deleted, Slack id -> profile)
-    found in `names`, the first find winning."""
+    found in `names`, the first find winning. Profiles are those of authors not in
+    `listed_users` (users.json wins over them).
+
+    A day file whose bytes show it can add nothing (see `_adds_nothing`) is not decoded.
+    """
     changes: list[parsing.MembershipChange] = []
     bot_names: dict[str, str] = {}
     bot_authors: dict[str, bool] = {}
     profiles: dict[str, SourcePerson] = {}
+    listed = {user.encode() for user in listed_users}
+    settled: set[bytes] = set()  # bots whose name and deleted flag are both found
     for name in names:
         try:
-            day = parsing.load_json(files.read(name, max_bytes=max_bytes))
+            data = files.read(name, max_bytes=max_bytes)
+        except FileRejected:
+            continue
+        if _adds_nothing(data, listed, settled):
+            continue
+        try:
+            day = parsing.load_json(data)
         except FileRejected:
             continue
         if not isinstance(day, list):
@@ -739,8 +756,57 @@ def _scan_files(
                 deleted = isinstance(profile, dict) and profile.get("deleted") is True
                 bot_authors.setdefault(bot_id, deleted)
             if person := parsing.profile_person(message, workspace=workspace):
-                profiles.setdefault(person.ref.value.rsplit("/", 1)[-1], person)
+                user_id = person.ref.value.rsplit("/", 1)[-1]
+                if user_id not in listed_users:
+                    profiles.setdefault(user_id, person)
+        settled.update(bot.encode() for bot in bot_names.keys() & bot_authors.keys())
     return changes, bot_names, bot_authors, profiles
+
+
+# A \u escape of an ASCII character: the only way JSON can spell a key or an id other than
+# literally (letters, digits and "_" have no other escape).
+_ASCII_ESCAPE = re.compile(rb"\\u00[0-7]")
+_MEMBERSHIP_WORDS = (b"channel_join", b"group_join", b"channel_leave", b"group_leave")
+_USER_KEY = re.compile(rb'"user"\s*:\s*')
+_BOT_KEY = re.compile(rb'"bot_id"\s*:\s*')
+
+
+def _adds_nothing(data: bytes, listed: set[bytes], settled: set[bytes]) -> bool:
+    """Return True if decoding a day file could find no join or leave, no bot not `settled`
+    and no profile of an author not `listed`; False when that cannot be told.
+
+    Sound on the raw bytes because, in UTF-8 JSON without \\u00XX escapes of ASCII, every key
+    and every id is written literally: a join is the literal "channel_join"..., a bot has the
+    literal key "bot_id", an author the literal key "user". Quotes inside strings are escaped,
+    so a match may be spurious (which only makes the file decoded) but none is missed.
+    """
+    if json.detect_encoding(data) not in ("utf-8", "utf-8-sig") or _ASCII_ESCAPE.search(data):
+        return False
+    if any(word in data for word in _MEMBERSHIP_WORDS):
+        return False
+    bots = _string_values(data, _BOT_KEY)
+    if bots is None or not bots <= settled:
+        return False
+    if b'"user_profile"' not in data:
+        return True
+    users = _string_values(data, _USER_KEY)
+    return users is not None and users <= listed
+
+
+def _string_values(data: bytes, key: re.Pattern[bytes]) -> set[bytes] | None:
+    """Return the string values written after `key` (other values are left out), or None if
+    one has an escape or no end."""
+    values: set[bytes] = set()
+    for match in key.finditer(data):
+        start = match.end()
+        if data[start : start + 1] != b'"':
+            continue  # a number, null, object...: never an id
+        end = data.find(b'"', start + 1)
+        value = data[start + 1 : end]
+        if end < 0 or b"\\" in value:
+            return None
+        values.add(value)
+    return values
 
 
 def _scanned_people(scans: Iterable[_Scan], workspace: str) -> list[SourcePerson]:
