@@ -11,8 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from colleagues.models import Colleague
+from connectors.models import Source
+from knowledge.index.base import Filters
 from knowledge.models import Item
-from knowledge.search import hit_as_json, search_items
+from knowledge.retrieval import MODES, retrieve
+from knowledge.search import hit_as_json
 from knowledge.selectors import access_item, items_visible_to
 from knowledge.visibility import reader_for
 
@@ -88,16 +91,41 @@ class SearchHitSerializer(serializers.Serializer):
 
 class SearchOutputSerializer(serializers.Serializer):
     results = SearchHitSerializer(many=True)
+    mode = serializers.ChoiceField(
+        choices=MODES, help_text="how the results were found (keyword after a fallback)"
+    )
+    count = serializers.IntegerField(help_text="results on this page")
+    next = serializers.CharField(allow_null=True, help_text="URL of the next page, if any")
+    previous = serializers.CharField(allow_null=True, help_text="URL of the previous page")
 
 
 class SearchApi(APIView):
-    """Keyword search over what the caller may see (the `search` command's JSON)."""
+    """Search what the caller may see (the `search` command's JSON, plus mode and paging).
+
+    Hybrid by default: keyword (BM25) and vector results fused by reciprocal rank; `mode`
+    picks one side. Pages with `limit` and `offset`, or `page` and `page_size`.
+    """
 
     class InputSerializer(serializers.Serializer):
         q = serializers.CharField(max_length=1000)
         colleague = serializers.SlugField(required=False, help_text="author's colleague slug")
+        source = serializers.CharField(  # type: ignore[assignment]
+            required=False, max_length=200, help_text="source name"
+        )
+        kind = serializers.ChoiceField(choices=Item.Kind.choices, required=False)
+        since = serializers.DateTimeField(
+            required=False, help_text="created at or after (ISO 8601 date-time)"
+        )
+        until = serializers.DateTimeField(
+            required=False, help_text="created at or before (ISO 8601 date-time)"
+        )
+        mode = serializers.ChoiceField(choices=MODES, default="hybrid")
         limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
         offset = serializers.IntegerField(min_value=0, max_value=10_000, default=0)
+        page = serializers.IntegerField(
+            min_value=1, max_value=500, required=False, help_text="page number (uses page_size)"
+        )
+        page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
 
     @extend_schema(parameters=[InputSerializer], responses=SearchOutputSerializer)
     def get(self, request: Request) -> Response:
@@ -107,11 +135,44 @@ class SearchApi(APIView):
         colleague = None
         if slug := data.get("colleague"):
             colleague = get_object_or_404(Colleague, slug=slug)
-        hits = search_items(
-            reader=reader_for(request.user),
-            query=data["q"],
-            colleague=colleague,
-            limit=data["limit"],
-            offset=data["offset"],
+        source_ids: tuple[int, ...] = ()
+        if name := data.get("source"):
+            source_ids = tuple(Source.objects.filter(name=name).values_list("id", flat=True))
+            if not source_ids:
+                source_ids = (0,)  # no such source: nothing matches
+        limit, offset = data["limit"], data["offset"]
+        if "page" in data or "page_size" in data:
+            limit = data.get("page_size", limit)
+            offset = (data.get("page", 1) - 1) * limit
+        found = retrieve(
+            reader_for(request.user),
+            data["q"],
+            filters=Filters(
+                colleague_id=colleague.pk if colleague else None,
+                source_ids=source_ids,
+                kinds=(data["kind"],) if data.get("kind") else (),
+                since=data.get("since"),
+                until=data.get("until"),
+            ),
+            limit=limit + 1,
+            offset=offset,
+            mode=data["mode"],
         )
-        return Response({"results": [hit_as_json(hit) for hit in hits]})
+        hits = found.hits[:limit]
+
+        def link(at: int) -> str:
+            query = request.query_params.copy()
+            for key in ("page", "page_size"):
+                query.pop(key, None)
+            query["offset"], query["limit"] = str(at), str(limit)
+            return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+        return Response(
+            {
+                "results": [hit_as_json(hit) for hit in hits],
+                "mode": found.mode,
+                "count": len(hits),
+                "next": link(offset + limit) if len(found.hits) > limit else None,
+                "previous": link(max(offset - limit, 0)) if offset > 0 else None,
+            }
+        )

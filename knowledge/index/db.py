@@ -159,10 +159,15 @@ class DbIndexBackend(IndexBackend):
 
     def _where(self, scope: Scope, filters: Filters) -> tuple[str, list[Any]]:
         """SQL conditions on `c` (chunk) and `i` (item) for the scope and the filters."""
+        return self._where_audiences(audiences_in(scope, using=self.using), filters)
+
+    def _where_audiences(
+        self, audiences: QuerySet[Audience] | None, filters: Filters
+    ) -> tuple[str, list[Any]]:
+        """As `_where`, for a scope already resolved to its audiences (None: unrestricted)."""
         connection = connections[self.using]
         clauses: list[str] = []
         params: list[Any] = []
-        audiences = audiences_in(scope, using=self.using)
         if audiences is not None:
             audience_sql, audience_params = audiences.values("id").query.sql_with_params()
             clauses.append(f"c.audience_id IN ({audience_sql})")
@@ -244,17 +249,31 @@ class DbIndexBackend(IndexBackend):
         filters: Filters,
         embedder_name: str,
     ) -> list[ChunkHit]:
-        """Exact cosine of the chunks among `ids` that are, right now, in scope and current."""
+        """Exact cosine of the chunks among `ids` that are, right now, in scope and current.
+
+        One query per page of ids, holding the scope and the filters. The chunk is the outer
+        loop (SQLite's CROSS JOIN fixes the order): otherwise SQLite may start from the
+        filters, e.g. every item of a colleague, and probe each against the whole id list.
+        """
+        connection = connections[self.using]
+        try:
+            where, params = self._where_audiences(audiences, filters)
+        except EmptyResultSet:
+            return []
+        join = "CROSS JOIN" if connection.vendor == "sqlite" else "JOIN"
         hits: list[ChunkHit] = []
         for start in range(0, len(ids), _FETCH_PAGE):
-            queryset = Chunk.objects.using(self.using).filter(
-                id__in=ids[start : start + _FETCH_PAGE].tolist(),
-                embedder=embedder_name,
-                embedding__isnull=False,
+            page = ids[start : start + _FETCH_PAGE].tolist()
+            sql = (
+                "SELECT c.id, c.item_id, c.embedding FROM knowledge_chunk c"  # noqa: S608
+                f" {join} knowledge_item i ON i.id = c.item_id"
+                f" WHERE c.id IN ({', '.join(['%s'] * len(page))})"
+                f" AND c.embedder = %s AND c.embedding IS NOT NULL{where}"
             )
-            if audiences is not None:
-                queryset = queryset.filter(audience_id__in=audiences.values("id"))
-            rows = list(narrow(queryset, filters).values_list("id", "item_id", "embedding"))
+            # Only constant SQL and `where` (Django's own compiled SQL) are interpolated.
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*page, embedder_name, *params])
+                rows = cursor.fetchall()
             if not rows:
                 continue
             matrix = np.frombuffer(b"".join(bytes(r[2] or b"") for r in rows), dtype=np.int8)
@@ -264,7 +283,7 @@ class DbIndexBackend(IndexBackend):
             norms = np.linalg.norm(matrix, axis=1)
             scores = matrix @ query / np.where(norms > 0, norms, 1.0)
             hits.extend(
-                ChunkHit(chunk_id=r[0], item_id=r[1], score=float(s))
+                ChunkHit(chunk_id=int(r[0]), item_id=int(r[1]), score=float(s))
                 for r, s in zip(rows, scores, strict=True)
             )
         return hits
@@ -422,8 +441,12 @@ class _VectorCache:
         self.overlap_checked_at = -float("inf")
 
     def _chunks(self) -> QuerySet[Chunk]:
-        return Chunk.objects.using(self.using).filter(
-            embedder=self.embedder_name, embedding__isnull=False
+        # No default ordering: ORDER BY (item, ordinal) would make SQLite scan the whole table
+        # in that order rather than use the embedded_at index for the refresh's range.
+        return (
+            Chunk.objects.using(self.using)
+            .filter(embedder=self.embedder_name, embedding__isnull=False)
+            .order_by()
         )
 
     def view(self) -> _View:
