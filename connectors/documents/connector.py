@@ -77,7 +77,8 @@ class DocumentsConnector(Connector):
             if state.unchanged(entry):
                 continue
             try:
-                parsed = parse_document(entry.path)
+                # Walked files are never links; only a configured file may be one.
+                parsed = parse_document(entry.path, follow_symlinks=entry.path == root)
             except FileRejected as exc:
                 builder.add_failure(failure_from(entry.path, exc))
                 state.mark(entry)

@@ -11,6 +11,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from connectors.base import (
     SourceFailure,
     SourcePerson,
 )
-from connectors.errors import ConnectorConfigError
+from connectors.errors import ConnectorConfigError, LimitExceeded, UnsafeArchive, UnsupportedFile
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,35 @@ def walk_tree(root: Path, *, on_error: Callable[[Path, OSError], None]) -> Itera
             shown = printable(name)
             child = shown if relative == ROOT else f"{relative}/{shown}"
             stack.append((folder / name, child))
+
+
+def read_regular_file(path: Path, *, max_bytes: int, follow_symlinks: bool = False) -> bytes:
+    """Return the bytes of the regular file at `path`, read once, at most `max_bytes`.
+
+    The file is opened without blocking (a FIFO put in its place after a walk cannot hang a
+    sync) and, unless `follow_symlinks`, without following a link (UnsafeArchive). A file that
+    is not a regular file is an UnsupportedFile; one over `max_bytes`, by its size or by what
+    is read (it may grow), is LimitExceeded. OSError: it cannot be read now.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            raise UnsafeArchive("the file is a symbolic link; links are not followed") from exc
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsupportedFile("not a regular file")
+        if info.st_size > max_bytes:
+            raise LimitExceeded(f"the file is {info.st_size} bytes, over {max_bytes}")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise LimitExceeded(f"the file grew past {max_bytes} bytes while it was read")
+    return data
 
 
 class FileCursor:

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from connectors.errors import LimitExceeded
-
-MAX_HTML_ELEMENTS = 100_000
+from connectors.limits import MAX_HTML_ELEMENTS
 
 BLOCK_TAGS = frozenset(
     {
@@ -153,9 +152,19 @@ def _parse(markup: str) -> etree._Element | None:
     )
     try:
         root = etree.fromstring(data, parser)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
+        if isinstance(exc, etree.Error) and out_of_memory(exc):
+            raise MemoryError(str(exc)) from exc
         return None
     return root
+
+
+def out_of_memory(exc: etree.Error) -> bool:
+    """True if lxml failed for want of memory: libxml2 reports that as a syntax error, an
+    "unknown error" with code ERR_NO_MEMORY (what the sandbox's memory limit looks like)."""
+    no_memory = etree.ErrorTypes.ERR_NO_MEMORY
+    entries = getattr(exc, "error_log", None) or ()
+    return getattr(exc, "code", None) == no_memory or any(e.type == no_memory for e in entries)
 
 
 def _is_hidden(element: etree._Element) -> bool:

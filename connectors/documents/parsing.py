@@ -1,8 +1,16 @@
 """Read the text and metadata of one document: .docx, .pdf, .md, .txt, .html.
 
-Guarantees of every `parse_*` function: it returns a ParsedDocument with non-blank text, or
-raises a FileRejected subclass; nothing else escapes. A file that yields no text is an
-EmptyDocument, never a success (docs/SECURITY.md row 4). Datetimes are aware UTC.
+Guarantees of every `parse_*` function: it returns a ParsedDocument with non-blank text of
+at most MAX_TEXT_CHARS characters, or raises a FileRejected subclass; nothing else escapes. A
+file that yields no text is an EmptyDocument, never a success (docs/SECURITY.md row 4).
+Datetimes are aware UTC.
+
+Limits (figures in `connectors.limits`): `parse_document` reads at most MAX_FILE_BYTES, from
+a regular file only (a FIFO or device swapped in after the folder walk never blocks, a link
+is refused unless followed on purpose), and reads it once, so what is checked is what is
+parsed. PDF and DOCX, and any file of CONNECTORS_SANDBOX_MIN_BYTES or more, are parsed in a
+child process bounded in wall time, CPU time and memory (`connectors.sandbox`): their parsers
+are where a small file can cost minutes or gigabytes.
 
 Hostile files, as docs/SECURITY.md lists them:
 - DOCX is a ZIP: SafeZip checks entry count, sizes, compression ratio and names before
@@ -10,11 +18,12 @@ Hostile files, as docs/SECURITY.md lists them:
   (XXE, CVE-2016-5851; billion laughs), or an encoding other than UTF-8/UTF-16 that would hide
   such a declaration from the check. python-docx parses with `resolve_entities=False` as well.
   External relationships (linked images, a loopback URL) are never fetched: python-docx only
-  records them. A macro-enabled package (.docm renamed) is refused.
+  records them. A macro-enabled package (.docm renamed) is refused; an encrypted package (an
+  OLE compound file) is an EncryptedFile.
 - PDF: pypdf with `strict=False`; every exception it raises becomes CorruptFile; encrypted
   files that do not open with an empty password are EncryptedFile; at most MAX_PDF_PAGES pages
-  and MAX_PDF_SECONDS of extraction (checked between pages; pypdf bounds decompression
-  itself). XMP metadata is never read.
+  (the declared /Count is checked before the page tree is walked); pypdf bounds each stream's
+  decompression (75 MB), the sandbox the rest. XMP metadata is never read.
 - HTML is parsed by lxml with no network access (see `connectors.documents.html`).
 """
 
@@ -34,12 +43,15 @@ import docx
 from docx.opc.constants import RELATIONSHIP_TYPE
 from docx.table import Table
 from docx.text.paragraph import Paragraph
+from lxml import etree
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import LimitReachedError
 from pypdf.generic import IndirectObject
 
+from connectors import limits
 from connectors.archives import ArchiveLimits, SafeZip
-from connectors.documents.html import parse_html
+from connectors.documents.files import read_regular_file
+from connectors.documents.html import out_of_memory, parse_html
 from connectors.errors import (
     CorruptFile,
     EmptyDocument,
@@ -48,19 +60,21 @@ from connectors.errors import (
     LimitExceeded,
     UnsupportedFile,
 )
+from connectors.sandbox import run_sandboxed
 
 logger = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 100 * 1024 * 1024
-MAX_PDF_PAGES = 2_000
-MAX_PDF_SECONDS = 120.0
-# A DOCX's XML, decompressed: python-docx holds all of it in memory as lxml trees.
-MAX_DOCX_XML_BYTES = 256 * 1024 * 1024
+MAX_FILE_BYTES = limits.MAX_DOCUMENT_BYTES
+MAX_TEXT_CHARS = limits.MAX_TEXT_CHARS
+MAX_PDF_PAGES = limits.MAX_PDF_PAGES
+MAX_DOCX_XML_BYTES = limits.MAX_DOCX_XML_BYTES
 DOCX_LIMITS = ArchiveLimits(
-    max_entries=10_000,
-    max_total_bytes=1024**3,
+    max_entries=limits.MAX_DOCX_ENTRIES,
+    max_total_bytes=limits.MAX_DOCX_TOTAL_BYTES,
     max_member_bytes=MAX_DOCX_XML_BYTES,
 )
+# Formats whose parsers are known to blow up in time or memory on small files.
+SANDBOXED_FORMATS = frozenset({"docx", "pdf"})
 MAX_TITLE_CHARS = 300
 
 FORMATS: dict[str, str] = {
@@ -76,6 +90,10 @@ FORMATS: dict[str, str] = {
 _WORD_MAIN = "word/document.xml"
 _CONTENT_TYPES = "[Content_Types].xml"
 _MACRO_MARKERS = (b"macroEnabled", b"vbaProject")
+# An OLE2 compound file: a legacy .doc, or an OOXML package encrypted with a password
+# (MS-OFFCRYPTO), which keeps its key data in an "EncryptionInfo" stream.
+_OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+_OLE_ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")
 _XML_DECLARED_ENCODING = re.compile(
     r"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']"""
 )
@@ -111,32 +129,44 @@ def format_of(path: Path) -> str | None:
     return FORMATS.get(path.suffix.lower())
 
 
-def parse_document(path: Path) -> ParsedDocument:
-    """Read the document at `path` by its extension; raise a FileRejected subclass if not."""
+def parse_document(path: Path, *, follow_symlinks: bool = True) -> ParsedDocument:
+    """Read the document at `path` by its extension; raise a FileRejected subclass if not.
+
+    OSError means the file could not be read now (it may be readable later). A symbolic link
+    at `path` is refused (UnsafeArchive) unless `follow_symlinks`.
+    """
     kind = format_of(path)
     if kind is None:
         raise UnsupportedFile(f"{path.suffix or 'files without an extension'} is not supported")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise LimitExceeded(f"the file is {size} bytes, over {MAX_FILE_BYTES}")
-    if size == 0:
+    data = read_regular_file(path, max_bytes=MAX_FILE_BYTES, follow_symlinks=follow_symlinks)
+    if not data:
         raise EmptyDocument("the file is empty (0 bytes)")
+    bounds = limits.parse_limits()
+    if kind in SANDBOXED_FORMATS or len(data) >= bounds.sandbox_min_bytes:
+        result: ParsedDocument = run_sandboxed(parse_bytes, kind, data, limits=bounds)
+        return result
+    return parse_bytes(kind, data)
+
+
+def parse_bytes(kind: str, data: bytes) -> ParsedDocument:
+    """Parse `data` as a document of format `kind` (a value of FORMATS), in this process."""
     if kind == "docx":
-        return parse_docx(path)
-    data = path.read_bytes()
+        return parse_docx(data)
     if kind == "pdf":
         return parse_pdf(data)
     if kind == "html":
         return parse_html_document(data)
-    return parse_plain_text(data, markdown=kind == "markdown")
+    if kind in ("markdown", "text"):
+        return parse_plain_text(data, markdown=kind == "markdown")
+    raise UnsupportedFile(f"{kind} is not a format this connector reads")
 
 
 # DOCX
 
 
-def parse_docx(path: Path) -> ParsedDocument:
+def parse_docx(data: bytes) -> ParsedDocument:
     """Read a .docx: paragraphs, "# Heading" lines, " | "-joined table rows, comments."""
-    data = _vetted_docx(path)
+    _vet_docx(data)
     try:
         document = docx.Document(io.BytesIO(data))
         lines = _docx_lines(document)
@@ -146,21 +176,29 @@ def parse_docx(path: Path) -> ParsedDocument:
         raise
     except MemoryError:
         raise
+    except etree.Error as exc:
+        if out_of_memory(exc):
+            raise MemoryError(str(exc)) from exc
+        raise CorruptFile(f"the document cannot be read: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
         # python-docx and lxml raise many types on damaged packages (KeyError for a missing
         # part, ValueError for a wrong content type, XMLSyntaxError...): all mean "corrupt".
         raise CorruptFile(f"the document cannot be read: {type(exc).__name__}: {exc}") from exc
     if comments:
         lines.extend(["", "Comments:", *comments])
-    text = _tidy("\n".join(lines))
+    text = _final_text("\n".join(lines))
     if not text:
         raise EmptyDocument("the document has no text")
     return ParsedDocument(format="docx", text=text, **properties)
 
 
-def _vetted_docx(path: Path) -> bytes:
-    """Check the package before python-docx opens it; return the file's bytes."""
-    with SafeZip(path, limits=DOCX_LIMITS) as package:
+def _vet_docx(data: bytes) -> None:
+    """Check the package before python-docx opens it."""
+    if data.startswith(_OLE_MAGIC):
+        if _OLE_ENCRYPTION_STREAM in data:
+            raise EncryptedFile("the document is encrypted with a password")
+        raise CorruptFile("an OLE compound file (a .doc renamed to .docx?), not a .docx")
+    with SafeZip(io.BytesIO(data), limits=DOCX_LIMITS) as package:
         if _CONTENT_TYPES not in package:
             raise CorruptFile("no [Content_Types].xml: not an Office Open XML package")
         if _WORD_MAIN not in package:
@@ -178,7 +216,6 @@ def _vetted_docx(path: Path) -> bytes:
             check_xml_part(part, name)
             if name == _CONTENT_TYPES and any(m in part for m in _MACRO_MARKERS):
                 raise CorruptFile("a macro-enabled document (.docm) renamed to .docx")
-    return path.read_bytes()
 
 
 def check_xml_part(data: bytes, name: str) -> None:
@@ -281,18 +318,28 @@ def _docx_properties(document: Any) -> dict[str, Any]:
 def parse_pdf(data: bytes) -> ParsedDocument:
     """Read a PDF: the text of each page joined with blank lines, /Author, /Title, dates."""
     started = time.monotonic()
+    seconds = limits.parse_limits().seconds
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             _decrypt(reader)
+        declared = _declared_pages(reader)
+        if declared is not None and declared > MAX_PDF_PAGES:
+            raise LimitExceeded(f"the PDF declares {declared} pages, over {MAX_PDF_PAGES}")
         pages = len(reader.pages)
         if pages > MAX_PDF_PAGES:
             raise LimitExceeded(f"the PDF has {pages} pages, over {MAX_PDF_PAGES}")
         texts: list[str] = []
+        length = 0
         for page in reader.pages:
-            if time.monotonic() - started > MAX_PDF_SECONDS:
-                raise LimitExceeded(f"text extraction took over {MAX_PDF_SECONDS:.0f} s")
+            # The sandbox stops even a page that never ends; this bounds parse_pdf called
+            # without it, between pages.
+            if time.monotonic() - started > seconds:
+                raise LimitExceeded(f"text extraction took over {seconds:g} s")
             texts.append(page.extract_text() or "")
+            length += len(texts[-1])
+            if length > MAX_TEXT_CHARS:
+                raise LimitExceeded(f"the PDF holds more than {MAX_TEXT_CHARS} characters")
         info = _pdf_info(reader)
     except FileRejected:
         raise
@@ -305,7 +352,7 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         # pypdf's errors on damaged files range from PdfReadError to AttributeError and
         # TypeError (qpdf's bad*.pdf show each): all of them mean "corrupt".
         raise CorruptFile(f"the PDF cannot be read: {type(exc).__name__}: {exc}") from exc
-    text = _tidy("\n\n".join(_CONTROL.sub("", t).strip() for t in texts))
+    text = _final_text("\n\n".join(_CONTROL.sub("", t).strip() for t in texts))
     if not text:
         # Scanned pages, or content without /Resources: pypdf returns "" silently.
         raise EmptyDocument(f"no text in {pages} page(s) (scanned, or text without fonts?)")
@@ -318,6 +365,18 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         modified_at=parse_pdf_date(info.get("/ModDate", "")),
         pages=pages,
     )
+
+
+def _declared_pages(reader: PdfReader) -> int | None:
+    """The page count the page tree's root declares, read without walking the tree."""
+    try:
+        pages: Any = reader.root_object["/Pages"].get_object()
+        count = pages.get("/Count")
+        if isinstance(count, IndirectObject):
+            count = count.get_object()
+    except Exception:
+        return None  # damaged: walking the tree will tell
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _decrypt(reader: PdfReader) -> None:
@@ -388,7 +447,7 @@ def parse_pdf_date(value: str) -> datetime | None:
 def parse_plain_text(data: bytes, *, markdown: bool) -> ParsedDocument:
     """Read .md or .txt: UTF-8 (Latin-1 fallback); the title is the first "# " heading
     (Markdown) or the first non-blank line."""
-    text = _tidy(_CONTROL.sub("", decode_text(data)))
+    text = _final_text(_CONTROL.sub("", decode_text(data)))
     if not text:
         raise EmptyDocument("the file has no text")
     return ParsedDocument(
@@ -422,7 +481,7 @@ def parse_html_document(data: bytes) -> ParsedDocument:
     """Read an HTML file: its visible text, <title> and <meta name="author">."""
     declared = _META_CHARSET.search(data[:4096])
     content = parse_html(decode_text(data, declared.group(1).decode() if declared else None))
-    text = _tidy(_CONTROL.sub("", content.text))
+    text = _final_text(_CONTROL.sub("", content.text))
     if not text:
         raise EmptyDocument("the page has no visible text")
     return ParsedDocument(
@@ -468,6 +527,13 @@ def _aware(value: object) -> datetime | None:
 
 def _single_line(value: str) -> str:
     return " ".join(_UNSAFE_LINE.sub(" ", value).split())
+
+
+def _final_text(text: str) -> str:
+    """Tidy a document's text; raise LimitExceeded past MAX_TEXT_CHARS characters."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise LimitExceeded(f"the document holds more than {MAX_TEXT_CHARS} characters")
+    return _tidy(text)
 
 
 def _tidy(text: str) -> str:

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-# Beyond this a message is rejected (connectors.email.parsing.MAX_MESSAGE_BYTES).
-DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+from connectors.limits import MAX_MESSAGE_BYTES
+
+# Beyond this a message is rejected (as in connectors.email.parsing).
+DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES
 # Lines longer than this are read in several pieces.
 READ_PIECE_BYTES = 1 << 16
 # Envelope lines are short; longer ones are kept in the message but not parsed for a date.

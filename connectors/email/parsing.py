@@ -4,10 +4,13 @@ Guarantees of `parse_email`:
 - It returns a ParsedEmail or raises a FileRejected subclass; nothing else escapes, whatever
   the bytes (the `email` package raises a wide and undocumented set of errors on damaged
   input, and RecursionError on deep MIME trees).
-- Limits are checked before parsing: at most MAX_MESSAGE_BYTES in all, MAX_HEADER_BYTES of
-  top-level header block and MAX_MIME_DEPTH levels of nesting (measured by an iterative scan,
-  because Python's parser recurses once per level and fails near 1,000), then at most
-  MAX_MIME_PARTS parts. Attached messages (message/rfc822) are never opened.
+- Limits (`connectors.limits`) are checked before parsing: at most MAX_MESSAGE_BYTES in all,
+  MAX_HEADER_BYTES of top-level header block and MAX_MIME_DEPTH levels of nesting (measured by
+  an iterative scan, because Python's parser recurses once per level and fails near 1,000),
+  then at most MAX_MIME_PARTS parts. Attached messages (message/rfc822) are never opened.
+- A message of CONNECTORS_SANDBOX_MIN_BYTES or more is parsed in a child process bounded in
+  wall time, CPU and memory (`connectors.sandbox`): the `email` package's parameter parsing is
+  quadratic, so a 25 MB message of crafted MIME headers could otherwise take minutes.
 - Every datetime is timezone-aware UTC; no header-derived text carries CR or LF; attachment
   names are bare file names, never paths.
 - The body is the author's own words: text/plain if there is one, else the HTML converted to
@@ -27,6 +30,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 
+from connectors import limits
 from connectors.base import Audience, PersonRef, SourceDocument, SourcePerson
 from connectors.documents.html import html_to_text
 from connectors.email.headers import (
@@ -39,11 +43,12 @@ from connectors.email.headers import (
 )
 from connectors.email.quoting import split_reply
 from connectors.errors import CorruptFile, FileRejected, LimitExceeded
+from connectors.sandbox import run_sandboxed
 
-MAX_MESSAGE_BYTES = 25 * 1024 * 1024
-MAX_HEADER_BYTES = 1024 * 1024
-MAX_MIME_DEPTH = 30
-MAX_MIME_PARTS = 10_000
+MAX_MESSAGE_BYTES = limits.MAX_MESSAGE_BYTES
+MAX_HEADER_BYTES = limits.MAX_HEADER_BYTES
+MAX_MIME_DEPTH = limits.MAX_MIME_DEPTH
+MAX_MIME_PARTS = limits.MAX_MIME_PARTS
 MAX_QUOTED_CHARS = 20_000
 MAX_SIGNATURE_CHARS = 2_000
 MAX_REFERENCES = 100
@@ -84,6 +89,18 @@ def parse_email(
     envelope date or the file's mtime. `container_id` names the mailbox it was found in.
     """
     check_limits(raw)
+    bounds = limits.parse_limits()
+    if len(raw) >= bounds.sandbox_min_bytes:
+        parsed: ParsedEmail = run_sandboxed(
+            _parse_guarded, raw, container_id, fallback_date, limits=bounds
+        )
+        return parsed
+    return _parse_guarded(raw, container_id, fallback_date)
+
+
+def _parse_guarded(
+    raw: bytes, container_id: str | None, fallback_date: datetime | None
+) -> ParsedEmail:
     try:
         return _parse(raw, container_id, fallback_date)
     except FileRejected:
@@ -314,7 +331,11 @@ def _walk(message: email.message.Message) -> Iterator[email.message.Message]:
             continue  # get_payload() on a leaf decodes 8-bit text and may raise: never here
         payload = part.get_payload()
         if isinstance(payload, list):
-            stack.extend((sub, depth + 1) for sub in reversed(payload))
+            stack.extend(
+                (sub, depth + 1)
+                for sub in reversed(payload)
+                if isinstance(sub, email.message.Message)
+            )
 
 
 def _body_and_attachments(message: email.message.Message) -> tuple[str, list[str]]:

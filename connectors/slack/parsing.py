@@ -350,7 +350,22 @@ def render_text(text: str, context: ExportContext) -> str:
         parts.append(_render_token(match.group(1), context))
         position = match.end()
     parts.append(_unescape(text[position:]))
-    return "".join(parts)
+    return storable("".join(parts))
+
+
+def storable(text: str) -> str:
+    """Return `text` without NUL and with lone surrogates replaced by U+FFFD.
+
+    Neither can be stored (PostgreSQL refuses NUL, UTF-8 has no surrogates); a single hostile
+    message holding one must not fail its whole batch.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
 
 
 def mentioned_ids(text: str) -> list[str]:
