@@ -230,6 +230,14 @@ CREDENTIALS_KEY = env_str("CREDENTIALS_KEY")
 # Base URL of the intranet, for links in exports and Slack messages.
 COLLEAGUE_BASE_URL = env_str("COLLEAGUE_BASE_URL", "http://127.0.0.1:8000")
 
+# --- Parsing untrusted files (connectors/limits.py, connectors/sandbox.py) ---------------------
+
+# Wall-clock seconds and memory (MB) one file's parse may take; files this big or bigger (and
+# every PDF and DOCX) are parsed in a child process that enforces both.
+CONNECTORS_PARSE_SECONDS = env_int("CONNECTORS_PARSE_SECONDS", 120)
+CONNECTORS_PARSE_MEMORY_MB = env_int("CONNECTORS_PARSE_MEMORY_MB", 1024)
+CONNECTORS_SANDBOX_MIN_BYTES = env_int("CONNECTORS_SANDBOX_MIN_BYTES", 1024 * 1024)
+
 # --- Embeddings (knowledge/embeddings) --------------------------------------------------------
 
 # Which embedder turns chunks and questions into vectors: "use" (default: Universal Sentence
