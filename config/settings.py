@@ -86,28 +86,33 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------------
 
+# WAL lets the web server read while an ingest writes; IMMEDIATE takes the write lock at BEGIN
+# so concurrent writers (web, worker, scheduler) queue for up to `timeout` seconds instead of
+# failing mid-transaction. Applied to every SQLite database, DATABASE_URL=sqlite:/// included.
+SQLITE_OPTIONS = {
+    "init_command": (
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+        # 64 MB of page cache (default 2 MB): a bulk ingest updates a dozen indexes per
+        # message; with the cache too small each update reads pages back from the OS
+        # (docs/BENCHMARKS.md). Allocated only as used.
+        " PRAGMA cache_size=-65536;"
+    ),
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+}
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "colleague.sqlite3"),
-            "OPTIONS": {
-                # WAL lets the web server read while an ingest writes; IMMEDIATE takes the write
-                # lock at BEGIN so concurrent writers queue instead of failing mid-transaction.
-                "init_command": (
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                    # 64 MB of page cache (default 2 MB): a bulk ingest updates a dozen
-                    # indexes per message; with the cache too small each update reads pages
-                    # back from the OS (docs/BENCHMARKS.md). Allocated only as used.
-                    " PRAGMA cache_size=-65536;"
-                ),
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
             # A file, not memory, so a Celery worker process can share the test database; one
             # per test process, so two test runs in one checkout never share it.
             "TEST": {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")},

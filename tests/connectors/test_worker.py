@@ -58,6 +58,8 @@ def worker_process(broker_url: str, folder: Path, *queues: str) -> Iterator[Work
         "CELERY_BROKER_URL": broker_url,
         "DATABASE_URL": live_database_url(),
         "COLLEAGUE_VAR_DIR": str(folder / "var"),
+        # As in this process (tests/conftest.py): the real model adds minutes, not coverage.
+        "COLLEAGUE_EMBEDDER": "hashing",
     }
     with log.open("w") as out:
         process = subprocess.Popen(

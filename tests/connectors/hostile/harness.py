@@ -124,10 +124,30 @@ def evil_files(*roots: Path) -> list[Path]:
     return [place / name for place in places for name in EVIL_NAMES if (place / name).exists()]
 
 
-def assert_no_children() -> None:
-    """Every sandbox child has been reaped."""
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+def child_pids() -> set[int]:
+    """The ids of this process's children, running or zombie (read from /proc)."""
+    me = os.getpid()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+            found.add(int(entry.name))
+    return found
+
+
+def assert_no_children(before: set[int]) -> None:
+    """Every child started since `before` was taken has been reaped.
+
+    Children of session fixtures (a Dovecot, a PostgreSQL) are in `before` and do not count.
+    """
+    left = child_pids() - before
+    assert not left, f"children left behind: {sorted(left)}"
 
 
 class Canary:

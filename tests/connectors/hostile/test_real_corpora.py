@@ -30,7 +30,16 @@ from tests.connectors.hostile.harness import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-CORPORA = PROJECT_ROOT.parent / "shared" / "corpora"
+# `../shared/corpora` beside the checkout; a clone made elsewhere (CI's clean clone) finds the
+# environment's copy at /work/shared.
+CORPORA = next(
+    (
+        place
+        for place in (PROJECT_ROOT.parent / "shared" / "corpora", Path("/work/shared/corpora"))
+        if place.is_dir()
+    ),
+    PROJECT_ROOT.parent / "shared" / "corpora",
+)
 FOLDERS = ("pdf-malformed", "docx")
 # Generous: the slowest of these files takes well under a second.
 SECONDS_PER_FILE = 5.0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db.utils import DataError
 
 from connectors.actions import create_source
 from connectors.actions import run_sync as run_sync_action
@@ -222,3 +223,70 @@ def test_nul_and_lone_surrogates_in_slack_text_do_not_fail_the_sync(tmp_path: Pa
     bodies = list(Item.objects.filter(source=source).values_list("body", flat=True))
     assert len(bodies) == 3
     assert not any("\x00" in body for body in bodies)
+
+
+_NUL = "nul \u0000 and lone \ud800 here"
+_HOSTILE_TEXT_EXPORTS: dict[str, dict[str, object]] = {
+    "user names": {
+        "users.json": [{"id": "U1", "team_id": "T1", "name": _NUL, "profile": {"real_name": _NUL}}]
+    },
+    "channel name and topic": {
+        "channels.json": [
+            {"id": "C1", "name": "general", "members": ["U1"], "topic": {"value": _NUL}}
+        ]
+    },
+    "attachment text": {
+        corpus.BAD_DAY: [
+            {
+                "user": "U1",
+                "text": "see",
+                "ts": "1452900000.000003",
+                "attachments": [{"title": _NUL, "text": _NUL, "fallback": _NUL}],
+            }
+        ]
+    },
+    "file title": {
+        corpus.BAD_DAY: [
+            {
+                "user": "U1",
+                "text": "file",
+                "ts": "1452900000.000004",
+                "files": [{"id": "F1", "name": _NUL, "title": _NUL, "preview": _NUL}],
+            }
+        ]
+    },
+}
+
+
+# Message text goes through parsing.storable(); these fields do not yet (see the report: the
+# fix is `_str` in connectors/slack/parsing.py returning storable text).
+_NOT_YET_STORABLE = pytest.mark.xfail(
+    strict=True,
+    raises=(UnicodeEncodeError, DataError),
+    reason="connectors/slack/parsing.py keeps NUL and lone surrogates in this field; the "
+    "batch then fails to store",
+)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(where, marks=_NOT_YET_STORABLE) if where != "attachment text" else where
+        for where in sorted(_HOSTILE_TEXT_EXPORTS)
+    ],
+)
+def test_nul_and_lone_surrogates_anywhere_in_a_slack_export_never_fail_the_sync(
+    where: str, tmp_path: Path
+) -> None:
+    members = {str(name): data for name, data in corpus.GOOD_MEMBERS}
+    for name, value in _HOSTILE_TEXT_EXPORTS[where].items():
+        members[name] = json.dumps(value).encode()
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    source = create_source(name="nul", kind="slack-export", config={"path": str(path)})
+    with deadline(SYNC_SECONDS):
+        run = run_sync_action(source=source)
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert Item.objects.filter(source=source).exists()

@@ -14,7 +14,13 @@ from connectors import sandbox
 from connectors.errors import CorruptFile, EmptyDocument, LimitExceeded
 from connectors.limits import ParseLimits
 from connectors.sandbox import run_sandboxed
-from tests.connectors.hostile.harness import Hang, assert_no_children, bounded, deadline
+from tests.connectors.hostile.harness import (
+    Hang,
+    assert_no_children,
+    bounded,
+    child_pids,
+    deadline,
+)
 
 LIMITS = ParseLimits(seconds=1.0, memory_mb=128)
 
@@ -128,11 +134,12 @@ def test_the_child_writes_no_core_file() -> None:
 
 
 def test_an_interrupted_caller_leaves_no_child_behind() -> None:
+    before = child_pids()
     started = time.monotonic()
     with pytest.raises(Hang), deadline(0.5):
         run_sandboxed(_sleep, limits=ParseLimits(seconds=30.0))
     assert time.monotonic() - started < 4
-    assert_no_children()
+    assert_no_children(before)
 
 
 def test_the_function_runs_in_another_process() -> None:
