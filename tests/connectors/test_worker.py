@@ -38,6 +38,7 @@ def broker_url() -> Iterator[str]:
     """Point this process's Celery app at the broker for the test, then back to eager mode."""
     url = required_env("TEST_CELERY_BROKER_URL")
     previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
+    forget_connections()
     celery_app.conf.broker_url = url
     celery_app.conf.task_always_eager = False
     with celery_app.connection_for_write() as connection:
@@ -46,6 +47,14 @@ def broker_url() -> Iterator[str]:
     redis.Redis.from_url(url).flushdb()
     yield url
     celery_app.conf.broker_url, celery_app.conf.task_always_eager = previous
+    forget_connections()
+
+
+def forget_connections() -> None:
+    """Drop the app's connection and producer pools, so the next task goes to the broker now
+    configured: an earlier test may have built them for another URL. What Celery itself does
+    in a forked child."""
+    celery_app._after_fork()
 
 
 @contextmanager
