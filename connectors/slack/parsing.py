@@ -498,7 +498,7 @@ def _dict(value: object) -> dict[str, Any]:
 
 
 def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    return storable(value) if isinstance(value, str) else ""
 
 
 def _valid_id(value: object) -> bool:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db.utils import DataError
 
 from connectors.actions import create_source
 from connectors.actions import run_sync as run_sync_action
@@ -258,22 +257,9 @@ _HOSTILE_TEXT_EXPORTS: dict[str, dict[str, object]] = {
 }
 
 
-# Message text goes through parsing.storable(); these fields do not yet (see the report: the
-# fix is `_str` in connectors/slack/parsing.py returning storable text).
-_NOT_YET_STORABLE = pytest.mark.xfail(
-    strict=True,
-    raises=(UnicodeEncodeError, DataError),
-    reason="connectors/slack/parsing.py keeps NUL and lone surrogates in this field; the "
-    "batch then fails to store",
-)
-
-
 @pytest.mark.parametrize(
     "where",
-    [
-        pytest.param(where, marks=_NOT_YET_STORABLE) if where != "attachment text" else where
-        for where in sorted(_HOSTILE_TEXT_EXPORTS)
-    ],
+    sorted(_HOSTILE_TEXT_EXPORTS),
 )
 def test_nul_and_lone_surrogates_anywhere_in_a_slack_export_never_fail_the_sync(
     where: str, tmp_path: Path
