@@ -68,6 +68,7 @@ def test_merging_in_the_ui_gives_one_colleague_with_both_addresses_work(
     liz, m = taylors
     page = admin_client.get(f"/colleagues/{liz.slug}/")
     assert b"m..taylor@enron.test" in page.content  # suggested
+    assert page.content.count(b'<section class="card admin-only">') == 1  # not in <title>
     admin_client.post(f"/colleagues/{liz.slug}/merge/", {"absorb": "m..taylor@enron.test"})
     assert not Colleague.objects.filter(pk=m.pk).exists()
     assert set(liz.identities.values_list("value", flat=True)) == {
