@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "colleagues",
     "connectors",
     "knowledge",
+    "skills",
 ]
 
 MIDDLEWARE = [
