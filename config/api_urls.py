@@ -6,11 +6,39 @@ from rest_framework.authtoken.views import ObtainAuthToken
 
 from colleagues.api import ColleagueDetailApi, ColleagueListApi
 from knowledge.api import ItemDetailApi, ItemListApi, SearchApi
+from skills.api import (
+    BuildApi,
+    CorrectionListApi,
+    DiffApi,
+    ExportApi,
+    PackageApi,
+    RollbackApi,
+    StyleMatchApi,
+    VersionListApi,
+)
 
 urlpatterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),
     path("colleagues/", ColleagueListApi.as_view(), name="api-colleagues"),
     path("colleagues/<slug:slug>/", ColleagueDetailApi.as_view(), name="api-colleague"),
+    path("colleagues/<slug:slug>/skill/", PackageApi.as_view(), name="api-skill"),
+    path(
+        "colleagues/<slug:slug>/skill/versions/",
+        VersionListApi.as_view(),
+        name="api-skill-versions",
+    ),
+    path("colleagues/<slug:slug>/skill/diff/", DiffApi.as_view(), name="api-skill-diff"),
+    path(
+        "colleagues/<slug:slug>/skill/corrections/",
+        CorrectionListApi.as_view(),
+        name="api-skill-corrections",
+    ),
+    path(
+        "colleagues/<slug:slug>/skill/rollback/", RollbackApi.as_view(), name="api-skill-rollback"
+    ),
+    path("colleagues/<slug:slug>/skill/build/", BuildApi.as_view(), name="api-skill-build"),
+    path("colleagues/<slug:slug>/skill/export/", ExportApi.as_view(), name="api-skill-export"),
+    path("style-match/", StyleMatchApi.as_view(), name="api-style-match"),
     path("items/", ItemListApi.as_view(), name="api-items"),
     path("items/<int:item_id>/", ItemDetailApi.as_view(), name="api-item"),
     path("search/", SearchApi.as_view(), name="api-search"),

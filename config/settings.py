@@ -144,6 +144,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Every hour: embed chunks left pending (a failed embedding, a changed COLLEAGUE_EMBEDDER)
     # and repair the index backend (knowledge.indexing.verify_index / rebuild_index).
     "repair-index": {"task": "knowledge.tasks.repair_index", "schedule": 60 * 60},
+    # Every 10 minutes: rebuild the skill packages of colleagues with new material.
+    "rebuild-stale-skills": {"task": "skills.tasks.rebuild_stale_packages", "schedule": 10 * 60},
 }
 
 # --- Files ------------------------------------------------------------------------------------
@@ -243,6 +245,9 @@ COLLEAGUE_BASE_URL = env_str("COLLEAGUE_BASE_URL", "http://127.0.0.1:8000")
 CONNECTORS_PARSE_SECONDS = env_int("CONNECTORS_PARSE_SECONDS", 120)
 CONNECTORS_PARSE_MEMORY_MB = env_int("CONNECTORS_PARSE_MEMORY_MB", 1024)
 CONNECTORS_SANDBOX_MIN_BYTES = env_int("CONNECTORS_SANDBOX_MIN_BYTES", 1024 * 1024)
+# The largest Slack export day file read (MB). Day files are decoded in-process, at about 12
+# times their size in memory; bigger ones are quarantined (LimitExceeded).
+CONNECTORS_SLACK_DAY_FILE_MB = env_int("CONNECTORS_SLACK_DAY_FILE_MB", 64)
 
 # --- Embeddings (knowledge/embeddings) --------------------------------------------------------
 
@@ -292,3 +297,11 @@ WEAVIATE_URL = env_str("WEAVIATE_URL")
 WEAVIATE_GRPC_PORT = env_int("WEAVIATE_GRPC_PORT", 50051)
 WEAVIATE_API_KEY = env_str("WEAVIATE_API_KEY")
 WEAVIATE_COLLECTION = env_str("WEAVIATE_COLLECTION", "ColleagueChunk")
+
+# --- Skill packages (skills/) -----------------------------------------------------------------
+
+# How many versions of each package are kept; older ones are deleted after each build (the
+# newest is always kept).
+COLLEAGUE_SKILL_KEEP_VERSIONS = env_int("COLLEAGUE_SKILL_KEEP_VERSIONS", 20)
+# At most this many of a colleague's most recent items are analysed per build.
+COLLEAGUE_SKILL_MAX_ITEMS = env_int("COLLEAGUE_SKILL_MAX_ITEMS", 20000)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("colleagues/", include("colleagues.urls")),
+    path("", include("skills.urls")),
     path("knowledge/", include("knowledge.urls")),
     path("sources/", include("connectors.urls")),
     path("api/", include("config.api_urls")),

@@ -6,6 +6,7 @@ Never query Item or Chunk directly to show them to someone: go through
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
@@ -150,6 +151,31 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"chunk {self.ordinal} of item {self.item_id}"
+
+
+class AuditEvent(models.Model):
+    """Something a person did or saw that an auditor may ask about; written, never changed.
+
+    `actor` is empty for the console operator or the system itself; `target` names what was
+    touched ("colleague:12", "source:3"); `detail` holds what the action needs to be understood.
+    """
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target = models.CharField(max_length=200, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or 'operator'} {self.action} {self.target}"
+        )
 
 
 from knowledge.index.outbox import IndexOutbox  # noqa: E402, F401  (defined with the outbox)

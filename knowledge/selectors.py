@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from colleagues.models import Colleague
@@ -52,6 +54,36 @@ def thread_of(reader: Reader, item: Item) -> list[Item]:
         .filter(source_id=item.source_id, thread_key=item.thread_key)
         .order_by("created_at", "id")[:500]
     )
+
+
+def items_in_threads(reader: Reader, threads: Iterable[tuple[int, str]]) -> QuerySet[Item]:
+    """Visible items of these (source id, thread key) threads, oldest first.
+
+    Pass a bounded batch (a few thousand keys): every key is a query parameter.
+    """
+    by_source: dict[int, set[str]] = {}
+    for source_id, thread_key in threads:
+        if thread_key:
+            by_source.setdefault(source_id, set()).add(thread_key)
+    if not by_source:
+        return Item.objects.none()
+    condition = Q()
+    for source_id, keys in sorted(by_source.items()):
+        condition |= Q(source_id=source_id, thread_key__in=sorted(keys))
+    return items_visible_to(reader).filter(condition).order_by("created_at", "id")
+
+
+def items_in_windows(
+    reader: Reader, windows: Iterable[tuple[int, datetime, datetime]]
+) -> QuerySet[Item]:
+    """Visible items of container `c` created between `start` and `end` (inclusive), for each
+    (c, start, end) in `windows`, oldest first. Pass a bounded batch (a few hundred windows)."""
+    condition = Q()
+    for container_id, start, end in windows:
+        condition |= Q(container_id=container_id, created_at__range=(start, end))
+    if not condition:
+        return Item.objects.none()
+    return items_visible_to(reader).filter(condition).order_by("created_at", "id")
 
 
 @dataclass(frozen=True)
@@ -102,13 +134,48 @@ class Term:
     count: int
 
 
+def weighted_log_odds(
+    own: Mapping[str, int],
+    rest: Mapping[str, int],
+    *,
+    alpha0: float = 500.0,
+    min_count: int = 2,
+    rest_total: int | None = None,
+) -> list[Term]:
+    """Score each term of `own` by how much more `own` uses it than `rest` does.
+
+    Weighted log-odds with an informative Dirichlet prior (Monroe et al., 2008): the prior is
+    the pooled frequency of the term in `own` and `rest`, scaled to `alpha0` pseudo-counts; the
+    score is the z-score of the log-odds ratio. Terms counted fewer than `min_count` times in
+    `own` are left out. `rest_total` is the sum of all of `rest`'s counts, when `rest` holds only
+    the terms of `own`. Sorted by score, highest first, ties by term.
+    """
+    n_own = sum(own.values())
+    n_rest = sum(rest.values()) if rest_total is None else rest_total
+    n_all = n_own + n_rest
+    if not n_own:
+        return []
+    scores: list[Term] = []
+    for term, count in own.items():
+        if count < min_count:
+            continue
+        other = rest.get(term, 0)
+        alpha = alpha0 * (count + other) / n_all
+        own_logit = math.log((count + alpha) / (n_own + alpha0 - count - alpha))
+        rest_logit = math.log((other + alpha) / max(n_rest + alpha0 - other - alpha, 1e-9))
+        variance = 1.0 / (count + alpha) + 1.0 / (other + alpha)
+        scores.append(Term(term, (own_logit - rest_logit) / math.sqrt(variance), count))
+    scores.sort(key=lambda t: (-t.score, t.term))
+    return scores
+
+
 def characteristic_terms(
     reader: Reader, colleague: Colleague, *, limit: int = 15, sample: int = 2000
 ) -> list[Term]:
     """Words `colleague` uses far more than the organisation does, from visible items only.
 
-    Weighted log-odds with an informative Dirichlet prior (Monroe et al., 2008), over the
-    colleague's most recent `sample` visible items against a sample of everyone's.
+    `weighted_log_odds` over the colleague's most recent `sample` visible items against a
+    sample of everyone's.
     """
     own_texts = items_by(reader, colleague).values_list("body", flat=True)[:sample]
     own = Counter(t for body in own_texts for t in tokenize(body))
@@ -116,20 +183,4 @@ def characteristic_terms(
         return []
     background_texts = items_visible_to(reader).values_list("body", flat=True)[: sample * 3]
     background = Counter(t for body in background_texts for t in tokenize(body))
-    background.update(own)
-    n_own = sum(own.values())
-    n_bg = sum(background.values())
-    alpha0 = 500.0
-    scores: list[Term] = []
-    for term, count in own.items():
-        if count < 2:
-            continue
-        alpha = alpha0 * background[term] / n_bg
-        rest = background[term] - count
-        n_rest = n_bg - n_own
-        own_logit = math.log((count + alpha) / (n_own + alpha0 - count - alpha))
-        rest_logit = math.log((rest + alpha) / max(n_rest + alpha0 - rest - alpha, 1e-9))
-        variance = 1.0 / (count + alpha) + 1.0 / (rest + alpha)
-        scores.append(Term(term, (own_logit - rest_logit) / math.sqrt(variance), count))
-    scores.sort(key=lambda t: (-t.score, t.term))
-    return scores[:limit]
+    return weighted_log_odds(own, background)[:limit]

@@ -17,6 +17,8 @@ from colleagues.demo.generate import DemoCompany, generate_company
 from colleagues.models import Colleague
 from connectors.actions import run_sync, source_for_path
 from connectors.models import SyncRun
+from skills.actions import build_packages, colleagues_with_new_material
+from skills.models import SkillVersion
 
 WORKSPACE_URL = "https://northwind-robotics.slack.com"
 
@@ -42,20 +44,38 @@ class DemoLoad:
     company: DemoCompany
     runs: tuple[SyncRun, ...]
     logins: tuple[DemoLogin, ...]
+    packages_built: int
 
 
 StepCallback = Callable[[str], None]
 
 
 def load_demo(out_dir: Path, *, on_step: StepCallback | None = None) -> DemoLoad:
-    """Generate Northwind Robotics into `out_dir`, ingest it and (re)create the demo logins.
+    """Generate Northwind Robotics into `out_dir`, ingest it, build the skill packages of
+    colleagues with new material and (re)create the demo logins.
 
-    Idempotent: running it again stores nothing new, and resets the demo logins' passwords
-    (they are printed, never stored in clear).
+    Idempotent: running it again stores nothing new, builds no package, and resets the demo
+    logins' passwords (they are printed, never stored in clear).
     """
     step = on_step or (lambda _message: None)
     step(f"Generating the demo company into {out_dir}")
     company = generate_company(out_dir)
+    runs = ingest_company(company, on_step=step)
+    stale = colleagues_with_new_material()
+    step(f"Building skill packages ({len(stale)} colleagues with new material)")
+    built = build_packages(stale, reason=SkillVersion.Reason.NEW_MATERIAL)
+    logins = tuple(_demo_login(*spec) for spec in DEMO_LOGINS)
+    return DemoLoad(
+        company=company,
+        runs=tuple(runs),
+        logins=logins,
+        packages_built=sum(1 for outcome in built if outcome.version is not None),
+    )
+
+
+def ingest_company(company: DemoCompany, *, on_step: StepCallback | None = None) -> list[SyncRun]:
+    """Import the company's HR directory and sync its Slack export, mailbox and documents."""
+    step = on_step or (lambda _message: None)
     step(f"Importing the HR directory ({len(company.people)} people)")
     import_directory(company.directory_csv)
     runs = []
@@ -70,8 +90,7 @@ def load_demo(out_dir: Path, *, on_step: StepCallback | None = None) -> DemoLoad
             step(f"Ingesting {label} from {path.name}")
             source = source_for_path(path, name=label, **config)
             runs.append(run_sync(source=source))
-    logins = tuple(_demo_login(*spec) for spec in DEMO_LOGINS)
-    return DemoLoad(company=company, runs=tuple(runs), logins=logins)
+    return runs
 
 
 @transaction.atomic

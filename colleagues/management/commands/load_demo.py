@@ -41,6 +41,7 @@ class Command(BaseCommand):
                 }
                 for run in loaded.runs
             ],
+            "packages_built": loaded.packages_built,
             "logins": [
                 {"username": login.username, "password": login.password, "role": login.role}
                 for login in loaded.logins
@@ -55,6 +56,7 @@ class Command(BaseCommand):
                 f"{run.source.name}: {run.items_created} created, {run.items_updated} updated, "
                 f"{run.items_unchanged} unchanged, {run.files_quarantined} quarantined"
             )
+        self.stdout.write(f"Skill packages built: {loaded.packages_built}")
         self.stdout.write(self.style.SUCCESS(f"\n{summary['company']}\n\nDemo logins:"))
         for login in loaded.logins:
             self.stdout.write(

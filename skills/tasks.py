@@ -1,0 +1,36 @@
+"""Celery entry points for skill packages: they take ids and call skills.actions."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from colleagues.models import Colleague
+from skills.actions import build_package, build_packages, colleagues_with_new_material
+from skills.models import SkillVersion
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def build_skill_package(colleague_id: int, user_id: int | None = None) -> int | None:
+    """Build one colleague's package now; return the new version's number."""
+    from django.contrib.auth import get_user_model
+
+    colleague = Colleague.objects.filter(pk=colleague_id).first()
+    if colleague is None:
+        return None
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return build_package(colleague, user=user).number
+
+
+@shared_task(acks_late=True)
+def rebuild_stale_packages() -> dict[str, int]:
+    """Rebuild the packages of colleagues with material newer than their package (beat)."""
+    stale = colleagues_with_new_material()
+    outcomes = build_packages(stale, reason=SkillVersion.Reason.NEW_MATERIAL)
+    failed = [o for o in outcomes if o.version is None]
+    for outcome in failed:
+        logger.warning("Skill package of %s failed: %s", outcome.colleague, outcome.error)
+    return {"built": len(outcomes) - len(failed), "failed": len(failed)}
