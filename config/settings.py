@@ -269,6 +269,21 @@ EMBEDDINGS_MAX_RETRIES = env_int("EMBEDDINGS_MAX_RETRIES", 3)
 # Longer texts are cut to this many characters before sending (chunks are far shorter).
 EMBEDDINGS_MAX_CHARS = env_int("EMBEDDINGS_MAX_CHARS", 8000)
 
+# --- LLM (knowledge/llm.py) -------------------------------------------------------------------
+
+# An OpenAI-compatible chat completions server (vLLM, Ollama, llama.cpp's server, OpenAI): the
+# API root including /v1, e.g. http://127.0.0.1:11434/v1 for Ollama. Empty: no LLM, answers
+# stay extractive (the person's own words, cited).
+LLM_BASE_URL = env_str("LLM_BASE_URL")
+# The model to ask for; empty: the first model the server lists at /v1/models.
+LLM_MODEL = env_str("LLM_MODEL")
+# Sent as a Bearer token; empty: a placeholder, which local servers ignore.
+LLM_API_KEY = env_str("LLM_API_KEY")
+# Seconds to wait for each network step of a request (a whole non-streamed answer included);
+# tries after the first on connection errors, 408, 409, 429 and 5xx.
+LLM_TIMEOUT = env_int("LLM_TIMEOUT", 60)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
+
 # --- Knowledge index (knowledge/index) --------------------------------------------------------
 
 # Where chunks are indexed for keyword and vector search: "db" (default: the Chunk table, FTS

@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# The llama.cpp server of the `llm` group, for any test module (started only when used).
+from tests.llm_server import llm_model_path_fixture, llm_server_fixture  # noqa: F401
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip service tests whose variable is unset; never skip when it is set."""
@@ -15,6 +18,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "imap": "TEST_DOVECOT",
         "weaviate": "WEAVIATE_URL",
         "pgvector": "TEST_PGVECTOR",
+        "llm": "TEST_LLM_MODEL",
     }
     for item in items:
         for marker, variable in needs.items():
