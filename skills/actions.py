@@ -7,6 +7,7 @@ only the newest `COLLEAGUE_SKILL_KEEP_VERSIONS` are kept.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from colleagues.models import Colleague
 from knowledge.audit import Actor, login_user
+from knowledge.llm import LLMError, llm_from_settings
 from knowledge.models import Item
 from knowledge.selectors import items_by, items_visible_to
 from knowledge.visibility import Reader
@@ -26,8 +28,11 @@ from skills.analysis.corpus import load_corpus
 from skills.analysis.style import PhraseBackground, phrase_background, style_profile
 from skills.analysis.work import Background, analyse_work, org_background
 from skills.models import Correction, SkillPackage, SkillVersion
-from skills.render import GENERATOR, render_package
+from skills.narrative import write_narrative
+from skills.render import generator_of, render_package
 from skills.selectors import active_corrections, evidence_ids, visible_analysis, visible_evidence
+
+logger = logging.getLogger(__name__)
 
 PHRASE_BACKGROUND_ITEMS = 5000
 
@@ -50,6 +55,18 @@ class OrgContext:
             work=org_background(reader),
             phrases=phrase_background(texts[:PHRASE_BACKGROUND_ITEMS].iterator()),
         )
+
+
+def public_items(item_ids: Iterable[int]) -> set[int]:
+    """Those of `item_ids` everyone in the organisation may see."""
+    ids = sorted(set(item_ids))
+    return {
+        pk
+        for start in range(0, len(ids), 900)
+        for pk in Item.objects.filter(
+            pk__in=ids[start : start + 900], audience__is_public=True
+        ).values_list("pk", flat=True)
+    }
 
 
 def build_package(
@@ -78,6 +95,16 @@ def build_package(
             "work": analyse_work(corpus, context.work).to_dict(),
             "style": style_profile(corpus.writings, background=context.phrases).to_dict(),
         }
+        llm = llm_from_settings()
+        if llm is not None:
+            try:
+                public = public_items(evidence_ids(analysis["work"]))
+                analysis["narrative"] = write_narrative(
+                    llm, colleague, analysis["work"], public=public
+                )
+            except LLMError as exc:
+                # The offline rendering reads well on its own; the next build tries again.
+                logger.warning("Narrative of %s not written: %s", colleague, exc)
         return _write_version(
             package,
             analysis=analysis,
@@ -257,7 +284,7 @@ def _write_version(
         colleague=package.colleague,
         number=number,
         built_at=built_at,
-        generator=GENERATOR,
+        generator=generator_of(analysis),
         analysis=visible_analysis(analysis, frozenset(evidence)),
         corrections=corrections,
         evidence=evidence,
@@ -269,7 +296,7 @@ def _write_version(
         reason=reason,
         restored_from=restored_from,
         built_by=login_user(user),
-        generator=GENERATOR,
+        generator=generator_of(analysis),
         analysis=analysis,
         corrections=corrections,
         files=rendered.files,

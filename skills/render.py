@@ -23,6 +23,14 @@ from skills.citations import EVIDENCE_FILE, Citations, Evidence
 GENERATOR = "colleague-skill offline analyser 1"
 
 
+def generator_of(analysis: Mapping[str, Any]) -> str:
+    """What wrote a version: the offline analyser, plus the model of its narrative if any."""
+    narrative = analysis.get("narrative")
+    if isinstance(narrative, Mapping) and narrative.get("model"):
+        return f"{GENERATOR} + narrative by {narrative['model']}"
+    return GENERATOR
+
+
 @dataclass(frozen=True)
 class PackageFiles:
     """A rendered package: its AgentSkills name (also its folder name) and its files."""
@@ -53,11 +61,14 @@ def render_package(
     cite = Citations(evidence)
     work = analysis.get("work", {})
     style = analysis.get("style", {})
-    work_md = sections.work_markdown(colleague, work, corrections, cite)
+    work_md = sections.work_markdown(
+        colleague, work, analysis.get("narrative", {}), corrections, cite
+    )
     persona_md = sections.persona_markdown(colleague, work, style, corrections, cite)
-    summary = sections.summary(colleague, work, cite)
+    narrative = analysis.get("narrative", {})
+    summary = sections.summary(colleague, work, narrative, cite)
     files = {
-        "SKILL.md": _skill_md(colleague, name, summary),
+        "SKILL.md": _skill_md(colleague, name, summary, generator),
         "work.md": work_md,
         "persona.md": persona_md,
         "meta.json": _meta_json(colleague, number, built_at, generator, work, corrections, cite),
@@ -66,7 +77,7 @@ def render_package(
     return PackageFiles(name=name, files=files, cited=tuple(sorted(cite.cited)))
 
 
-def _skill_md(colleague: Colleague, name: str, summary: sections.Summary) -> str:
+def _skill_md(colleague: Colleague, name: str, summary: sections.Summary, generator: str) -> str:
     first = colleague.name.split()[0] if colleague.name else "them"
     role = ", ".join(p for p in (colleague.title, colleague.department) if p)
     left = f"; left on {colleague.departed_on.isoformat()}" if colleague.departed_on else ""
@@ -85,7 +96,7 @@ def _skill_md(colleague: Colleague, name: str, summary: sections.Summary) -> str
         f"description: {json.dumps(description, ensure_ascii=False)}",
         "metadata:",
         f"  colleague: {json.dumps(colleague.name, ensure_ascii=False)}",
-        f"  generator: {json.dumps(GENERATOR)}",
+        f"  generator: {json.dumps(generator)}",
         "---",
         "",
         f"# {colleague.name}",

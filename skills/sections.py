@@ -82,10 +82,28 @@ class _Corrected:
         return any(w in t or t in w for w in self.wrong for t in lowered if len(t) > 2)
 
 
-def summary(colleague: Colleague, work: Node, cite: Citations) -> Summary:
+def _narrative(narrative: Node, cite: Citations) -> list[str]:
+    """The LLM-written overview's lines the reader may see the evidence of, labelled."""
+    lines = []
+    for line in _list(narrative, "summary"):
+        links = cite(line.get("evidence", []))
+        if links:
+            lines.append(f"- {_quote(line.get('text', ''), 400)}{links}")
+    if lines:
+        lines.append(
+            f"\n*Written by {narrative.get('model', 'an LLM')} from the evidence cited; "
+            "every line links to it.*"
+        )
+    return lines
+
+
+def summary(colleague: Colleague, work: Node, narrative: Node, cite: Citations) -> Summary:
     systems = [s for s in _list(work, "systems") if cite.visible(s.get("evidence", []))]
     areas = [a for a in _list(work, "expertise") if cite.visible(a.get("evidence", []))]
     topics = [str(a.get("label", "")) for a in areas[:4]] + [str(s["name"]) for s in systems[:4]]
+    written = _narrative(narrative, cite)
+    if written:
+        return Summary(topics=[t for t in dict.fromkeys(topics) if t], lines=written)
     lines = []
     if systems:
         names = ", ".join(f"**{s['name']}**" for s in systems[:5])
@@ -107,6 +125,7 @@ def summary(colleague: Colleague, work: Node, cite: Citations) -> Summary:
 def work_markdown(
     colleague: Colleague,
     work: Node,
+    narrative: Node,
     corrections: Sequence[Mapping[str, Any]],
     cite: Citations,
 ) -> str:
@@ -129,6 +148,7 @@ def work_markdown(
         if lines:
             out.extend([f"## {title}", "", *lines, ""])
 
+    section("Overview", _narrative(narrative, cite))
     section("Scope and systems owned", _systems(work, cite, corrected))
     section("Expertise", _expertise(work, cite, corrected))
     section("Workflows", _procedures(work, cite, corrected))
