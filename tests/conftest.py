@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# A browser page on the live server (the `browser` group), for any test module.
+from tests.browser import page_fixture  # noqa: F401
+
 # The llama.cpp server of the `llm` group, for any test module (started only when used).
 from tests.llm_server import llm_model_path_fixture, llm_server_fixture  # noqa: F401
 
