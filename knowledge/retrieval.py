@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from knowledge.index import get_index, scope_for
 from knowledge.index.base import ChunkHit, Filters
@@ -137,7 +137,10 @@ def retrieve(
             if not vector.any():
                 raise ValueError("the query has no content to embed")
             # ValueError: the index holds vectors of another dimension (embedder changed).
-            vector_hits = index.vector_search(vector, scope=scope, filters=filters, limit=depth)
+            # A savepoint: on PostgreSQL a failed query would otherwise abort the caller's
+            # transaction and the keyword search after it.
+            with transaction.atomic():
+                vector_hits = index.vector_search(vector, scope=scope, filters=filters, limit=depth)
         except Exception as exc:  # the vector side degrades, never fails a page
             reason = f"{type(exc).__name__}: {exc}"
             logger.warning("vector search unavailable, falling back to keyword search: %s", reason)
