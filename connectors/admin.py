@@ -18,5 +18,5 @@ class SyncRunAdmin(admin.ModelAdmin):
 
 @admin.register(QuarantinedFile)
 class QuarantinedFileAdmin(admin.ModelAdmin):
-    list_display = ["path", "error_type", "source", "created_at"]
-    list_filter = ["error_type"]
+    list_display = ["path", "error_type", "copy_status", "source", "created_at"]
+    list_filter = ["error_type", "copy_status"]

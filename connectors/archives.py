@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from connectors import limits as _limits
+from connectors.documents.files import open_regular_file
 from connectors.errors import CorruptFile, LimitExceeded, UnsafeArchive
 
 READ_BLOCK = 1 << 16
@@ -74,7 +75,13 @@ class SafeZip:
         self.limits = limits
         handle: IO[bytes]
         try:
-            handle = source.open("rb") if isinstance(source, Path) else source
+            # A path is opened without blocking: a FIFO in its place cannot hang the caller.
+            # A link is followed (a configured export may be one); it is never an entry.
+            handle = (
+                open_regular_file(source, follow_symlinks=True)
+                if isinstance(source, Path)
+                else source
+            )
         except OSError as exc:
             raise CorruptFile(f"not a readable ZIP archive: {exc}") from exc
         # Closed with the archive only when opened here.

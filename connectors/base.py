@@ -88,9 +88,15 @@ class SourceDocument:
 class SourceFailure:
     """A file or record the connector could not read; the rest of the sync goes on."""
 
-    path: str  # the file, or the file and the record within it
+    path: str  # where, as shown to people: the file, or the file and the record within it
     error_type: str  # the typed error's class name, e.g. "CorruptFile"
     message: str
+    # The absolute path of the file on disk that holds what failed: the quarantine keeps a
+    # copy of it. Empty when there is no such file (a mailbox on a server, the Slack API).
+    file: str = ""
+    # What failed within `file`, when not the whole file: an archive member
+    # ("general/2016-01-14.json"), an mbox message ("#17"), a record ("users.json[3]").
+    member: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,3 +129,13 @@ class Connector(abc.ABC):
     def list_external_ids(self) -> Iterator[str]:
         """Yield the id of every document still at the source, for pruning."""
         raise NotImplementedError(f"{type(self).__name__} cannot list ids")
+
+    def external_ids_by_full_fetch(self) -> Iterator[str]:
+        """Yield the external id of every document a fetch from the start yields, in order.
+
+        For connectors whose full read is the only way to list what is at the source (files
+        on disk); they return this from `list_external_ids`.
+        """
+        for batch in self.fetch(cursor=None):
+            for document in batch.documents:
+                yield document.external_id

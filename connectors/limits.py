@@ -18,6 +18,8 @@ it and a test can lower it:
     CONNECTORS_PARSE_MEMORY_MB    memory one parse may add to the process, MB (default 1024)
     CONNECTORS_SANDBOX_MIN_BYTES  files this big or bigger are parsed in the sandbox whatever
                                   their format (default 1 MiB)
+    CONNECTORS_SLACK_DAY_FILE_MB  the largest Slack export day file read, MB (default 64);
+                                  it is decoded in this process, at about 12 times its size
 
 The other figures are fixed: each is there because something downstream (the database, the
 chunker, python-docx's in-memory trees) cannot take more.
@@ -65,6 +67,13 @@ MAX_HEADER_BYTES = 1 * MiB
 MAX_MIME_DEPTH = 30
 MAX_MIME_PARTS = 10_000
 
+# --- Slack exports --------------------------------------------------------------------------------
+
+# One conversation's messages of one day, decoded in this process (not in the sandbox: an
+# export holds thousands of them). Decoded JSON takes about 12 times its size in memory, so
+# 64 MB keeps a day file under 1 GB; real day files are kilobytes to a few megabytes.
+DEFAULT_SLACK_DAY_FILE_MB = 64
+
 # --- time, CPU and memory: the sandbox ---------------------------------------------------------
 
 DEFAULT_PARSE_SECONDS = 120.0
@@ -100,6 +109,16 @@ class ParseLimits:
     @property
     def memory_bytes(self) -> int:
         return self.memory_mb * MiB
+
+
+def slack_day_file_bytes() -> int:
+    """Return the largest Slack export day file to read, in bytes, as configured now."""
+    if not settings.configured:
+        return DEFAULT_SLACK_DAY_FILE_MB * MiB
+    value = int(getattr(settings, "CONNECTORS_SLACK_DAY_FILE_MB", DEFAULT_SLACK_DAY_FILE_MB))
+    if value <= 0:
+        raise ImproperlyConfigured("CONNECTORS_SLACK_DAY_FILE_MB must be positive")
+    return value * MiB
 
 
 def parse_limits() -> ParseLimits:

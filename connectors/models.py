@@ -111,13 +111,33 @@ class SyncRun(models.Model):
 class QuarantinedFile(models.Model):
     """A file a sync could not read: kept aside with its typed error, never half-ingested."""
 
+    class Copy(models.TextChoices):
+        """Whether a copy of `file` is kept under COLLEAGUE_QUARANTINE_DIR, or why not."""
+
+        UNKNOWN = "", "Not recorded"  # rows from before copies were tracked
+        PENDING = "pending", "To be copied once the batch is stored"
+        COPIED = "copied", "Copied"
+        NO_FILE = "no_file", "Not copied: no file on disk (a server, an API)"
+        SYMLINK = "symlink", "Not copied: a symbolic link"
+        NOT_REGULAR = "not_regular", "Not copied: not a regular file"
+        TOO_LARGE = "too_large", "Not copied: too large"
+        UNREADABLE = "unreadable", "Not copied: could not be read"
+
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="quarantine")
     run = models.ForeignKey(
         SyncRun, null=True, on_delete=models.SET_NULL, related_name="quarantined"
     )
+    # Where, as shown to people: the file, or the file and the record within it.
     path = models.CharField(max_length=1000)
-    # A copy under COLLEAGUE_QUARANTINE_DIR, when the file could be copied.
+    # The absolute path of the file on disk holding it, and what within that file failed
+    # ("general/2016-01-14.json" of a Slack ZIP, "#17" of an mbox); empty when none.
+    file = models.CharField(max_length=1000, blank=True)
+    member = models.CharField(max_length=1000, blank=True)
+    # A copy of `file` under COLLEAGUE_QUARANTINE_DIR, when it could be copied.
     stored_path = models.CharField(max_length=1000, blank=True)
+    copy_status = models.CharField(max_length=16, choices=Copy.choices, blank=True)
+    # What was copied ("12345 bytes: the whole archive"), or why not.
+    copy_detail = models.CharField(max_length=500, blank=True)
     error_type = models.CharField(max_length=100)
     message = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)

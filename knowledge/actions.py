@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-import shutil
-from collections.abc import Iterable
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +22,8 @@ from colleagues.actions import ensure_author_colleague, identities_for_refs, res
 from colleagues.models import Identity
 from connectors import base as connectors_base
 from connectors.base import PersonRef, SourceBatch, SourceContainer, SourceDocument, SourceFailure
+from connectors.documents.files import open_regular_file
+from connectors.errors import UnsafeArchive, UnsupportedFile
 from connectors.models import QuarantinedFile, Source, SyncRun
 from knowledge.chunking import split_text
 from knowledge.models import Audience, Chunk, Container, Item
@@ -28,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 # Copies of quarantined files larger than this are not kept; the record still is.
 MAX_QUARANTINE_COPY_BYTES = 200 * 1024 * 1024
+_COPY_BLOCK = 1024 * 1024
 
 
 UPDATABLE_FIELDS = [
@@ -59,7 +64,8 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
     """Store one batch and advance the source's checkpoint, in one transaction.
 
     Idempotent on (source, external_id): a document whose content is unchanged is left alone,
-    a changed one is updated and re-chunked. Failures become quarantined files.
+    a changed one is updated and re-chunked. Failures become quarantined files; the copies of
+    their files are made once the transaction commits (`_keep_copies`).
     """
     result = BatchResult()
     with transaction.atomic():
@@ -70,9 +76,9 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
         containers.update(_existing_containers(source, batch, containers))
         audiences = _AudienceCache(containers, identities)
         _store_documents(source, batch.documents, identities, containers, audiences, result)
-        for failure in batch.failures:
-            _quarantine(source, run, failure)
-            result.quarantined += 1
+        if batch.failures:
+            _quarantine(source, run, batch.failures)
+            result.quarantined += len(batch.failures)
         source.checkpoint = batch.cursor
         source.save(update_fields=["checkpoint"])
         if (result.created or result.updated) and settings.COLLEAGUE_EMBED_ON_INGEST:
@@ -451,24 +457,120 @@ def _sqlite_datetime(value: datetime) -> str:
     return str(value.astimezone(UTC).replace(tzinfo=None))
 
 
-def _quarantine(source: Source, run: SyncRun | None, failure: SourceFailure) -> QuarantinedFile:
-    stored_path = ""
-    original = Path(failure.path)
-    try:
-        if original.is_file() and original.stat().st_size <= MAX_QUARANTINE_COPY_BYTES:
-            digest = hashlib.sha256(failure.path.encode()).hexdigest()[:16]
-            folder = Path(settings.COLLEAGUE_QUARANTINE_DIR) / str(source.pk)
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / f"{digest}-{original.name}"
-            shutil.copyfile(original, target)
-            stored_path = str(target)
-    except OSError as exc:
-        logger.warning("Could not copy quarantined file %s: %s", failure.path, exc)
-    return QuarantinedFile.objects.create(
-        source=source,
-        run=run,
-        path=failure.path[:1000],
-        stored_path=stored_path,
-        error_type=failure.error_type[:100],
-        message=failure.message[:5000],
+def _quarantine(source: Source, run: SyncRun | None, failures: Sequence[SourceFailure]) -> None:
+    """Record each failure; copy the files they name once the transaction commits.
+
+    A rolled-back batch records nothing and copies nothing. A file named by several failures
+    (the messages of one mbox, the members of one ZIP) is copied once for all of them.
+    """
+    records = QuarantinedFile.objects.bulk_create(
+        [
+            QuarantinedFile(
+                source=source,
+                run=run,
+                path=_storable(failure.path)[:1000],
+                file=_storable(failure.file)[:1000],
+                member=_storable(failure.member)[:1000],
+                copy_status=(
+                    QuarantinedFile.Copy.PENDING if failure.file else QuarantinedFile.Copy.NO_FILE
+                ),
+                error_type=_storable(failure.error_type)[:100],
+                message=_storable(failure.message)[:5000],
+            )
+            for failure in failures
+        ]
     )
+    copies: dict[str, list[int]] = {}
+    for failure, record in zip(failures, records, strict=True):
+        if failure.file:
+            # The file as the OS spells it, which `record.file` may not (a name not in UTF-8).
+            copies.setdefault(failure.file, []).append(record.pk)
+    if copies:
+        transaction.on_commit(functools.partial(_keep_copies, source.pk, copies), robust=True)
+
+
+def _storable(text: str) -> str:
+    """Return `text` as any database stores it: no NUL, no lone surrogate."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+@dataclass(frozen=True)
+class _Copy:
+    status: QuarantinedFile.Copy
+    detail: str
+    stored_path: str = ""
+
+
+def _keep_copies(source_id: int, copies: Mapping[str, list[int]]) -> None:
+    """Copy each file into the source's quarantine folder and record on its rows what was
+    copied, or why not. Runs after the batch's transaction has committed."""
+    folder = Path(settings.COLLEAGUE_QUARANTINE_DIR) / str(source_id)
+    for file, record_ids in copies.items():
+        copy = _copy_into_quarantine(Path(file), folder)
+        updated = QuarantinedFile.objects.filter(pk__in=record_ids).update(
+            stored_path=copy.stored_path[:1000],
+            copy_status=copy.status,
+            copy_detail=_storable(copy.detail)[:500],
+        )
+        if copy.stored_path and not updated:
+            # The rows are gone (the source was deleted meanwhile): keep no orphan copy.
+            Path(copy.stored_path).unlink(missing_ok=True)
+
+
+def _copy_into_quarantine(original: Path, folder: Path) -> _Copy:
+    """Copy the regular file `original` into `folder`; return what was done.
+
+    The file is opened once, without following a link and without blocking (a FIFO cannot
+    hang the sync), and read at most to MAX_QUARANTINE_COPY_BYTES even if it grows. The copy
+    is written under a temporary name in `folder` and renamed into place only when complete,
+    so no half-written copy is ever under its final name.
+    """
+    limit = MAX_QUARANTINE_COPY_BYTES
+    try:
+        handle = open_regular_file(original, follow_symlinks=False)
+    except UnsafeArchive:
+        return _Copy(QuarantinedFile.Copy.SYMLINK, "a symbolic link; links are not followed")
+    except UnsupportedFile as exc:
+        return _Copy(QuarantinedFile.Copy.NOT_REGULAR, str(exc))
+    except OSError as exc:
+        return _Copy(QuarantinedFile.Copy.UNREADABLE, exc.strerror or str(exc))
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            return _Copy(QuarantinedFile.Copy.TOO_LARGE, f"{size} bytes, over {limit}")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(prefix=".partial-", dir=folder)
+        except OSError as exc:
+            logger.warning("Could not copy quarantined file %s: %s", original, exc)
+            return _Copy(QuarantinedFile.Copy.UNREADABLE, f"quarantine folder: {exc}")
+        try:
+            copied = 0
+            with os.fdopen(descriptor, "wb") as out:
+                while block := handle.read(_COPY_BLOCK):
+                    copied += len(block)
+                    if copied > limit:
+                        break
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            if copied > limit:
+                Path(temporary).unlink()
+                return _Copy(QuarantinedFile.Copy.TOO_LARGE, f"grew past {limit} bytes")
+            target = folder / _copy_name(original)
+            os.replace(temporary, target)
+        except OSError as exc:
+            Path(temporary).unlink(missing_ok=True)
+            logger.warning("Could not copy quarantined file %s: %s", original, exc)
+            return _Copy(QuarantinedFile.Copy.UNREADABLE, exc.strerror or str(exc))
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    return _Copy(QuarantinedFile.Copy.COPIED, f"the whole file, {copied} bytes", str(target))
+
+
+def _copy_name(original: Path) -> str:
+    """Name the copy of `original`: one per file path, so a file quarantined again replaces
+    its earlier copy, and two files of the same name do not collide."""
+    digest = hashlib.sha256(os.fsencode(original)).hexdigest()[:16]
+    return f"{digest}-{_storable(original.name)[:100]}"

@@ -76,18 +76,19 @@ class DocumentsConnector(Connector):
         for entry in entries:
             if state.unchanged(entry):
                 continue
+            # Walked files are never links; only a configured file may be one.
+            follow = entry.path == root
             try:
-                # Walked files are never links; only a configured file may be one.
-                parsed = parse_document(entry.path, follow_symlinks=entry.path == root)
+                parsed = parse_document(entry.path, follow_symlinks=follow)
             except FileRejected as exc:
-                builder.add_failure(failure_from(entry.path, exc))
+                builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
                 state.mark(entry)
             except _TRANSIENT as exc:
-                builder.add_failure(failure_from(entry.path, exc))
+                builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
             except Exception as exc:
                 # A bug of ours must cost one file, not the sync: report it and go on.
                 logger.exception("Unexpected error reading %s", entry.path)
-                builder.add_failure(failure_from(entry.path, exc))
+                builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
                 state.mark(entry)
             else:
                 document, people, container = build_document(
@@ -103,9 +104,7 @@ class DocumentsConnector(Connector):
 
     def list_external_ids(self) -> Iterator[str]:
         """Yield the id of every readable document at the source (a full read)."""
-        for batch in self.fetch(cursor=None):
-            for document in batch.documents:
-                yield document.external_id
+        return self.external_ids_by_full_fetch()
 
     def _entries(self, root: Path, builder: BatchBuilder) -> list[FileEntry]:
         if root.is_file():

@@ -1,8 +1,9 @@
 """Walk a folder of files and remember which ones were read: shared by file-based connectors.
 
 Guarantees:
-- Symbolic links are never followed (neither linked folders nor linked files), and only regular
-  files are listed, so a FIFO or a device can never block a sync.
+- Symbolic links are never followed (neither linked folders nor linked files). Only regular
+  files are listed as files; FIFOs, sockets and devices are listed apart (`DirListing.others`)
+  and never opened in a way that blocks, so none can block a sync.
 - The walk is iterative and sorted, so a deep tree cannot exhaust the stack and two walks of
   an unchanged tree list the same files in the same order.
 - The cursor is a JSON object mapping a file's path relative to the configured root to
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from connectors.base import (
     SourceBatch,
@@ -70,6 +71,9 @@ class DirListing:
     relative: str  # "." for the root
     dirs: list[str]
     files: list[FileEntry]
+    # Entries that are neither folders, regular files nor links: FIFOs, sockets, devices.
+    # Their `FileEntry` holds what `lstat` said; opening one for reading must not block.
+    others: list[FileEntry] = field(default_factory=list)
 
 
 def configured_root(config: Mapping[str, Any]) -> Path:
@@ -115,6 +119,7 @@ def walk_tree(root: Path, *, on_error: Callable[[Path, OSError], None]) -> Itera
             continue
         dirs: list[str] = []
         files: list[FileEntry] = []
+        others: list[FileEntry] = []
         for entry in entries:
             name = printable(entry.name)
             child = name if relative == ROOT else f"{relative}/{name}"
@@ -123,12 +128,13 @@ def walk_tree(root: Path, *, on_error: Callable[[Path, OSError], None]) -> Itera
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     dirs.append(entry.name)
-                elif entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
-                    files.append(FileEntry(Path(entry.path), child, st.st_size, st.st_mtime_ns))
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                found = FileEntry(Path(entry.path), child, st.st_size, st.st_mtime_ns)
+                (files if stat.S_ISREG(st.st_mode) else others).append(found)
             except OSError as exc:
                 on_error(Path(entry.path), exc)
-        listing = DirListing(path=folder, relative=relative, dirs=dirs, files=files)
+        listing = DirListing(path=folder, relative=relative, dirs=dirs, files=files, others=others)
         yield listing
         for name in reversed(listing.dirs):
             shown = printable(name)
@@ -136,13 +142,12 @@ def walk_tree(root: Path, *, on_error: Callable[[Path, OSError], None]) -> Itera
             stack.append((folder / name, child))
 
 
-def read_regular_file(path: Path, *, max_bytes: int, follow_symlinks: bool = False) -> bytes:
-    """Return the bytes of the regular file at `path`, read once, at most `max_bytes`.
+def open_regular_file(path: Path, *, follow_symlinks: bool = False) -> BinaryIO:
+    """Open the regular file at `path` for reading in binary; the caller closes it.
 
     The file is opened without blocking (a FIFO put in its place after a walk cannot hang a
     sync) and, unless `follow_symlinks`, without following a link (UnsafeArchive). A file that
-    is not a regular file is an UnsupportedFile; one over `max_bytes`, by its size or by what
-    is read (it may grow), is LimitExceeded. OSError: it cannot be read now.
+    is not a regular file is an UnsupportedFile. OSError: it cannot be opened now.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     if not follow_symlinks:
@@ -152,17 +157,49 @@ def read_regular_file(path: Path, *, max_bytes: int, follow_symlinks: bool = Fal
     except OSError as exc:
         if exc.errno == errno.ELOOP and not follow_symlinks:
             raise UnsafeArchive("the file is a symbolic link; links are not followed") from exc
+        if exc.errno == errno.ENXIO:  # a socket, or a device without a driver
+            raise UnsupportedFile("not a regular file: a socket or a device") from exc
         raise
-    with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsupportedFile("not a regular file")
-        if info.st_size > max_bytes:
-            raise LimitExceeded(f"the file is {info.st_size} bytes, over {max_bytes}")
+    handle = os.fdopen(descriptor, "rb")
+    try:
+        mode = os.fstat(handle.fileno()).st_mode
+    except BaseException:
+        handle.close()
+        raise
+    if not stat.S_ISREG(mode):
+        handle.close()
+        raise UnsupportedFile(f"not a regular file: {_kind_of(mode)}")
+    return handle
+
+
+def read_regular_file(path: Path, *, max_bytes: int, follow_symlinks: bool = False) -> bytes:
+    """Return the bytes of the regular file at `path`, read once, at most `max_bytes`.
+
+    Opened as `open_regular_file` does (never blocks, links refused unless
+    `follow_symlinks`). A file over `max_bytes`, by its size or by what is read (it may
+    grow), is LimitExceeded. OSError: it cannot be read now.
+    """
+    with open_regular_file(path, follow_symlinks=follow_symlinks) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
+            raise LimitExceeded(f"the file is {size} bytes, over {max_bytes}")
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise LimitExceeded(f"the file grew past {max_bytes} bytes while it was read")
     return data
+
+
+def _kind_of(mode: int) -> str:
+    """Name what a non-regular file is, for error messages."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "an unknown kind of file"
 
 
 class FileCursor:
@@ -296,9 +333,26 @@ def printable(name: str) -> str:
     return name
 
 
-def failure_from(path: Path | str, exc: BaseException) -> SourceFailure:
-    """Describe why `path` was not read, naming the typed error's class."""
+def failure_from(
+    path: Path | str, exc: BaseException, *, member: str = "", follow_symlinks: bool = False
+) -> SourceFailure:
+    """Describe why `path` (or `member` within it, e.g. "#17") was not read, naming the typed
+    error's class.
+
+    A `Path` is a file on disk: the failure carries its absolute path, for the quarantine to
+    keep a copy; with `follow_symlinks` (a configured path the operator chose), the path of
+    the file it leads to. A `str` names something else (an IMAP message) and carries no file.
+    """
     message = printable(str(exc) or type(exc).__name__)
+    file = ""
+    if isinstance(path, Path):
+        # Otherwise not resolved: a link stays a link, for the quarantine to refuse it. Kept
+        # as the OS spells it (a name that is not UTF-8 too), so the copy opens that file.
+        file = os.path.realpath(path) if follow_symlinks else os.path.abspath(path)
     return SourceFailure(
-        path=printable(str(path)), error_type=type(exc).__name__, message=message[:5000]
+        path=printable(f"{path}{member}"),
+        error_type=type(exc).__name__,
+        message=message[:5000],
+        file=file,
+        member=printable(member),
     )

@@ -9,8 +9,12 @@ Other files in a folder are skipped silently.
 
 Guarantees: nothing raises out of `fetch` but ConnectorConfigError for a missing path; each
 message or file that cannot be read becomes a SourceFailure (`archive.mbox#17` names the 17th
-message of an mbox) and the rest goes on. A Message-ID is yielded once per fetch. Every
-document's mailbox is private and its audience is its sender and recipients.
+message of an mbox; its `file` is the mbox, its `member` "#17") and the rest goes on. Files
+are opened without following links and without blocking: a FIFO, socket or device where a
+message should be (in a maildir's cur/ or new/, or named .eml/.mbox), found by the walk or
+swapped in after it, is quarantined as an UnsupportedFile, never read. A Message-ID is yielded
+once per fetch. Every document's mailbox is private and its audience is its sender and
+recipients.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from connectors.documents.files import (
     configured_root,
     failure_from,
     file_entry,
+    open_regular_file,
     printable,
+    read_regular_file,
     walk_tree,
 )
 from connectors.email.mbox import SNIFF_BYTES, is_mbox_start, is_message_start, split_mbox
@@ -52,6 +58,8 @@ class MailFile:
     entry: FileEntry
     is_mbox: bool
     mailbox: SourceContainer
+    # Only the configured path itself may be a link: the operator chose it.
+    follow_symlinks: bool = False
 
 
 class EmailFilesConnector(Connector):
@@ -99,9 +107,7 @@ class EmailFilesConnector(Connector):
 
     def list_external_ids(self) -> Iterator[str]:
         """Yield the id of every message at the source (a full read, without a cursor)."""
-        for batch in self.fetch(cursor=None):
-            for document in batch.documents:
-                yield document.external_id
+        return self.external_ids_by_full_fetch()
 
     # Finding files.
 
@@ -112,8 +118,10 @@ class EmailFilesConnector(Connector):
             if entry is None:
                 return []
             mailbox = _mailbox(ROOT, root.name)
-            sniffed = _sniff(entry, builder)
-            return [] if sniffed is None else [MailFile(entry, sniffed == "mbox", mailbox)]
+            sniffed = _sniff(entry, builder, follow_symlinks=True)
+            if sniffed is None:
+                return []
+            return [MailFile(entry, sniffed == "mbox", mailbox, follow_symlinks=True)]
 
         found: list[MailFile] = []
 
@@ -126,6 +134,11 @@ class EmailFilesConnector(Connector):
                 found.extend(_maildir_messages(listing.path, folder_box, on_error))
                 # Maildir++ subfolders (".Sent") are maildirs of their own: keep walking.
                 listing.dirs[:] = [d for d in listing.dirs if d not in MAILDIR_FOLDERS]
+            for entry in listing.others:
+                # A FIFO, socket or device named like mail: reported, never opened to sniff.
+                suffix = entry.path.suffix.lower()
+                if suffix in MESSAGE_SUFFIXES | MBOX_SUFFIXES:
+                    found.append(MailFile(entry, False, folder_box))
             for entry in listing.files:
                 suffix = entry.path.suffix.lower()
                 if suffix in MESSAGE_SUFFIXES:
@@ -144,29 +157,34 @@ class EmailFilesConnector(Connector):
     def _read(self, mail_file: MailFile) -> Iterator[ParsedEmail | SourceFailure | _ReadError]:
         entry = mail_file.entry
         folder = mail_file.mailbox.external_id
+        follow = mail_file.follow_symlinks
+
+        def failed(exc: BaseException, member: str = "") -> SourceFailure:
+            return failure_from(entry.path, exc, member=member, follow_symlinks=follow)
+
         if not mail_file.is_mbox:
             try:
-                if entry.size > MAX_MESSAGE_BYTES:
-                    raise LimitExceeded(f"the message is {entry.size} bytes, over the limit")
-                raw = entry.path.read_bytes()
+                # Opened once, without blocking and without following a link: what is there
+                # now may not be the regular file the walk saw.
+                raw = read_regular_file(
+                    entry.path, max_bytes=MAX_MESSAGE_BYTES, follow_symlinks=follow
+                )
                 yield parse_email(raw, container_id=folder, fallback_date=entry.modified_at)
             except FileRejected as exc:
-                yield failure_from(entry.path, exc)
+                yield failed(exc)
             except OSError as exc:
-                yield _ReadError(failure_from(entry.path, exc))
+                yield _ReadError(failed(exc))
             except Exception as exc:
                 # A bug of ours must cost one file, not the sync: report it and go on.
                 logger.exception("Unexpected error reading %s", entry.path)
-                yield failure_from(entry.path, exc)
+                yield failed(exc)
             return
         try:
-            with entry.path.open("rb") as handle:
+            with open_regular_file(entry.path, follow_symlinks=follow) as handle:
                 for message in split_mbox(handle, max_message_bytes=MAX_MESSAGE_BYTES):
-                    where = f"{entry.path}#{message.number}"
+                    number = f"#{message.number}"
                     if message.too_large:
-                        yield failure_from(
-                            where, LimitExceeded(f"the message is {message.size} bytes")
-                        )
+                        yield failed(LimitExceeded(f"the message is {message.size} bytes"), number)
                         continue
                     try:
                         yield parse_email(
@@ -175,15 +193,17 @@ class EmailFilesConnector(Connector):
                             fallback_date=message.received_at or entry.modified_at,
                         )
                     except FileRejected as exc:
-                        yield failure_from(where, exc)
+                        yield failed(exc, number)
                     except Exception as exc:
-                        logger.exception("Unexpected error reading %s", where)
-                        yield failure_from(where, exc)
+                        logger.exception("Unexpected error reading %s%s", entry.path, number)
+                        yield failed(exc, number)
+        except FileRejected as exc:
+            yield failed(exc)  # a link or a FIFO where the mbox was
         except OSError as exc:
-            yield _ReadError(failure_from(entry.path, exc))
+            yield _ReadError(failed(exc))
         except Exception as exc:
             logger.exception("Unexpected error splitting %s", entry.path)
-            yield failure_from(entry.path, exc)
+            yield failed(exc)
 
 
 @dataclass(frozen=True)
@@ -206,7 +226,9 @@ def _maildir_messages(
         prefix = sub if mailbox.external_id == ROOT else f"{mailbox.external_id}/{sub}"
         for listing in walk_tree(folder, on_error=on_error):
             listing.dirs[:] = []  # messages live directly in cur/ and new/
-            for entry in listing.files:
+            # Everything in cur/ and new/ is a message; one that is a FIFO, a socket or a
+            # device is quarantined when read, never opened in a way that blocks.
+            for entry in [*listing.files, *listing.others]:
                 if entry.path.name.startswith("."):
                     continue
                 relative = f"{prefix}/{entry.relative}"
@@ -222,14 +244,16 @@ def _mailbox(relative: str, root_name: str) -> SourceContainer:
     return SourceContainer(external_id=relative, name=name, kind="mailbox", is_private=True)
 
 
-def _sniff(entry: FileEntry, builder: BatchBuilder) -> Literal["mbox", "message", ""] | None:
+def _sniff(
+    entry: FileEntry, builder: BatchBuilder, *, follow_symlinks: bool = False
+) -> Literal["mbox", "message", ""] | None:
     """What a file holds: an mbox, one message, or neither (""); None (a failure) if unreadable."""
     if entry.path.suffix.lower() in MBOX_SUFFIXES:
         return "mbox"
     try:
-        with entry.path.open("rb") as handle:
+        with open_regular_file(entry.path, follow_symlinks=follow_symlinks) as handle:
             head = handle.read(SNIFF_BYTES)
-    except OSError as exc:
+    except (FileRejected, OSError) as exc:
         builder.add_failure(failure_from(entry.path, exc))
         return None
     if is_mbox_start(head):

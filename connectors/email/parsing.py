@@ -13,6 +13,10 @@ Guarantees of `parse_email`:
   quadratic, so a 25 MB message of crafted MIME headers could otherwise take minutes.
 - Every datetime is timezone-aware UTC; no header-derived text carries CR or LF; attachment
   names are bare file names, never paths.
+- Header lines end at LF (or CRLF) only: a bare CR inside the top-level header block is a
+  space, so "Subject: hi\rBcc: x@evil" is one Subject and the audience is exactly the people
+  the raw header lines name (Python's parser would end a line at the CR and add the Bcc). A
+  message without any LF keeps CR as its line ending (old Mac files).
 - The body is the author's own words: text/plain if there is one, else the HTML converted to
   text; quoted replies and the signature are split off (see `quoting`), the quote is kept in
   metadata["quoted"].
@@ -67,6 +71,10 @@ IDENTIFYING_HEADERS = frozenset(
 # As Python's feedparser decides: a header line, a continuation, or the Unix "From " line.
 _HEADER_LINE = re.compile(rb"(?:From |[\x21-\x39\x3b-\x7e]*:|[ \t])")
 _NEWLINES = re.compile(r"\r\n?")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+# The end of the top-level header block: an empty line (LF or CRLF) at the start or after a
+# line's LF.
+_HEADER_END = re.compile(rb"\A\r?\n|\n\r?\n")
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,8 @@ def check_limits(raw: bytes) -> None:
     """Raise LimitExceeded if `raw` is too large, its header too long or its MIME too deep."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise LimitExceeded(f"the message is {len(raw)} bytes, over {MAX_MESSAGE_BYTES}")
-    if header_block_size(raw) > MAX_HEADER_BYTES:
+    # Measured as parsed: without bare CRs, which no longer end a line of the header.
+    if header_block_size(bare_cr_as_space(raw)) > MAX_HEADER_BYTES:
         raise LimitExceeded(f"the header block is over {MAX_HEADER_BYTES} bytes")
     depth, parts = mime_shape(raw, stop_depth=MAX_MIME_DEPTH, stop_parts=MAX_MIME_PARTS)
     if depth > MAX_MIME_DEPTH:
@@ -201,6 +210,16 @@ def mime_shape(raw: bytes, *, stop_depth: int, stop_parts: int) -> tuple[int, in
     return deepest, parts
 
 
+def bare_cr_as_space(raw: bytes) -> bytes:
+    """Return `raw` with each CR that is not before an LF in its top-level header block
+    turned into a space; the body is left alone. A message without LF is returned as is."""
+    if b"\n" not in raw or not _BARE_CR.search(raw):
+        return raw
+    end = _HEADER_END.search(raw)
+    stop = end.end() if end is not None else len(raw)
+    return _BARE_CR.sub(b" ", raw[:stop]) + raw[stop:]
+
+
 def _opened_level(content_type: str) -> tuple[str, str | None] | None:
     if not content_type.strip():
         return None
@@ -218,7 +237,7 @@ def _opened_level(content_type: str) -> tuple[str, str | None] | None:
 def _parse(raw: bytes, container_id: str | None, fallback_date: datetime | None) -> ParsedEmail:
     if not raw.strip():
         raise CorruptFile("the message is empty")
-    message = BytesParser(policy=policy.compat32).parsebytes(raw)
+    message = BytesParser(policy=policy.compat32).parsebytes(bare_cr_as_space(raw))
     fields = _raw_fields(message)
     if not IDENTIFYING_HEADERS & fields.keys():
         raise CorruptFile("no mail header fields: this is not an email message")

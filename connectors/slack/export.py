@@ -16,13 +16,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+from connectors import limits as _limits
 from connectors.archives import DEFAULT_LIMITS, ArchiveLimits
 from connectors.base import (
     Connector,
@@ -56,8 +59,17 @@ class ExportLimits:
     """Sizes past which a file is refused (LimitExceeded) and batches are split."""
 
     max_metadata_bytes: int = 200 * 1024**2  # users.json, channels.json...
-    max_day_file_bytes: int = 200 * 1024**2  # one conversation's messages of one day
+    # One conversation's messages of one day, decoded in this process (JSON takes about 12
+    # times its size in memory). None: the setting CONNECTORS_SLACK_DAY_FILE_MB (64 MB).
+    max_day_file_bytes: int | None = None
     max_batch_documents: int = 5_000
+
+    @property
+    def day_file_bytes(self) -> int:
+        """The day file cap in bytes: `max_day_file_bytes`, else the setting now."""
+        if self.max_day_file_bytes is not None:
+            return self.max_day_file_bytes
+        return _limits.slack_day_file_bytes()
 
 
 @dataclass(frozen=True)
@@ -127,8 +139,10 @@ class SlackExportConnector(Connector):
 
     Guarantees: a ZIP is never extracted and a folder's symbolic links are never followed;
     no input makes `fetch` raise, except a missing `path` or a malformed cursor
-    (ConnectorConfigError); all datetimes are aware UTC; private channels, DMs and group DMs
-    are never public.
+    (ConnectorConfigError): an archive or a folder that cannot be read safely, or is no Slack
+    export, is a failure (quarantined) like any file in it; all datetimes are aware UTC;
+    private channels, DMs and group DMs are never public. Each failure's `file` is the file
+    on disk holding it (the ZIP, or the folder export's file) and its `member` what within.
     """
 
     kind: ClassVar[str] = "slack-export"
@@ -136,17 +150,21 @@ class SlackExportConnector(Connector):
     archive_limits: ClassVar[ArchiveLimits] = DEFAULT_LIMITS
 
     def validate(self) -> None:
-        """Raise ConnectorConfigError unless `path` is a readable Slack export."""
+        """Raise ConnectorConfigError unless the config can work: `path` is a folder or a
+        regular file (a link to one is followed: the operator chose it) and `workspace_url`
+        is well formed.
+
+        What the export holds is not looked at: an archive that cannot be read safely, or is
+        no Slack export, is reported by `fetch` as a quarantined file, and the run goes on.
+        """
         path = self._path()
         self._workspace_url()
         try:
-            with open_export(path, archive_limits=self.archive_limits) as files:
-                if find_layout(files.names()) is None:
-                    raise ConnectorConfigError(
-                        f"{path.name} is not a Slack export: it has no users.json or channels.json"
-                    )
-        except FileRejected as exc:
-            raise ConnectorConfigError(f"{path.name} cannot be read safely: {exc}") from exc
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise ConnectorConfigError(f"{path} cannot be read: {exc.strerror}") from exc
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            raise ConnectorConfigError(f"{path} is neither a folder nor a regular file")
 
     def fetch(self, *, cursor: str | None) -> Iterator[SourceBatch]:
         """Yield messages newer than `cursor`, one conversation at a time, oldest change first.
@@ -162,15 +180,15 @@ class SlackExportConnector(Connector):
             files = open_export(path, archive_limits=self.archive_limits)
         except FileRejected as exc:
             # A rejected archive (bomb, zip slip, link...): report it, read nothing from it.
-            yield SourceBatch(cursor=dump_cursor(progress), failures=(_failure(path.name, exc),))
+            failure = _export_failure(path, exc)
+            yield SourceBatch(cursor=dump_cursor(progress), failures=(failure,))
             return
         with files:
             layout = find_layout(files.names())
             if layout is None:
                 error = CorruptFile("not a Slack export: no users.json or channels.json")
-                yield SourceBatch(
-                    cursor=dump_cursor(progress), failures=(_failure(path.name, error),)
-                )
+                failure = _export_failure(path, error)
+                yield SourceBatch(cursor=dump_cursor(progress), failures=(failure,))
                 return
             plan = self._plan(files, layout, workspace_url, since)
             first = True
@@ -299,11 +317,11 @@ class SlackExportConnector(Connector):
         try:
             value = self._read_json(files, name, max_bytes=max_bytes)
         except FileRejected as exc:
-            failures.append(_failure(f"{files.label}:{name}", exc))
+            failures.append(_failure(files, name, exc))
             return None
         if not isinstance(value, list):
             error = CorruptFile(f"{name} holds a {type(value).__name__}, not a list")
-            failures.append(_failure(f"{files.label}:{name}", error))
+            failures.append(_failure(files, name, error))
             return None
         return value
 
@@ -321,12 +339,13 @@ class SlackExportConnector(Connector):
         """
         # Entries refused while listing (links in a folder) may hide messages, like folders
         # that match no conversation: both make the list of ids incomplete.
-        rejected = [_failure(f"{files.label}:{name}", exc) for name, exc in files.rejected()]
+        rejected = [_failure(files, name, exc) for name, exc in files.rejected()]
         failures = list(rejected)
         max_bytes = self.limits.max_metadata_bytes
 
         users: list[Any] = []
-        if users_name := layout.metadata("users.json"):
+        users_name = layout.metadata("users.json") or ""
+        if users_name:
             users = self._read_list(files, users_name, failures, max_bytes=max_bytes) or []
         workspace = parsing.workspace_of(users) or self._default_workspace()
         people: dict[str, SourcePerson] = {}
@@ -334,7 +353,7 @@ class SlackExportConnector(Connector):
             try:
                 person = parsing.parse_user(record, workspace=workspace)
             except FileRejected as exc:
-                failures.append(_failure(f"{files.label}:{users_name}[{index}]", exc))
+                failures.append(_failure(files, users_name, exc, record=f"[{index}]"))
                 continue
             people.setdefault(person.ref.value, person)
 
@@ -345,10 +364,11 @@ class SlackExportConnector(Connector):
                 records.extend((kind, name, index, record) for index, record in enumerate(listed))
         channels = self._channels(records, workspace, _names(people.values()), failures, files)
         skipped: list[SourceFailure] = []
-        folders = _map_folders(channels, layout, skipped, files.label)
+        folders = _map_folders(channels, layout, skipped, files)
         failures.extend(skipped)
 
         listed_users = {person.ref.value.rsplit("/", 1)[-1] for person in people.values()}
+        day_file_bytes = self.limits.day_file_bytes
         scans = {
             channel_id: _scan_conversation(
                 files,
@@ -358,7 +378,7 @@ class SlackExportConnector(Connector):
                 root=layout.root,
                 workspace=workspace,
                 listed_users=listed_users,
-                max_bytes=self.limits.max_day_file_bytes,
+                max_bytes=day_file_bytes,
             )
             for channel_id, day_files in folders.items()
         }
@@ -415,18 +435,12 @@ class SlackExportConnector(Connector):
                     record, kind=kind, workspace=workspace, names=names
                 )
             except FileRejected as exc:
-                failures.append(_failure(f"{files.label}:{name}[{index}]", exc))
+                failures.append(_failure(files, name, exc, record=f"[{index}]"))
                 continue
             known = channels.get(channel.container.external_id)
             if known is not None:
-                failures.append(
-                    _failure(
-                        f"{files.label}:{name}[{index}]",
-                        CorruptFile(
-                            f"conversation {channel.container.external_id} is listed twice"
-                        ),
-                    )
-                )
+                twice = CorruptFile(f"conversation {channel.container.external_id} is listed twice")
+                failures.append(_failure(files, name, twice, record=f"[{index}]"))
                 # Fail closed: a conversation listed as public and as private stays private.
                 if known.container.is_private or not channel.container.is_private:
                     continue
@@ -446,10 +460,9 @@ class SlackExportConnector(Connector):
         latest: dict[str, SourceDocument] = {}
         deleted: set[str] = set()
         channel_id = conversation.container.external_id
+        limit = self.limits.day_file_bytes
         for name in conversation.unread:
-            path = f"{files.label}:{name}"
             before = len(read.failures)
-            limit = self.limits.max_day_file_bytes
             day = self._read_list(files, name, read.failures, max_bytes=limit)
             read.unreadable.extend(read.failures[before:])
             for index, record in enumerate(day or []):
@@ -462,11 +475,11 @@ class SlackExportConnector(Connector):
                         record, container=conversation.container, context=context
                     )
                 except FileRejected as exc:
-                    read.failures.append(_failure(f"{path}[{index}]", exc))
+                    read.failures.append(_failure(files, name, exc, record=f"[{index}]"))
                     continue
                 except _PARSE_ERRORS as exc:
                     error = CorruptFile(f"unexpected record: {exc!r}"[:300])
-                    read.failures.append(_failure(f"{path}[{index}]", error))
+                    read.failures.append(_failure(files, name, error, record=f"[{index}]"))
                     continue
                 if document is None or document.external_id in deleted:
                     continue
@@ -852,7 +865,7 @@ def _map_folders(
     channels: Mapping[str, parsing.ExportChannel],
     layout: ExportLayout,
     failures: list[SourceFailure],
-    label: str,
+    files: ExportFiles,
 ) -> dict[str, tuple[str, ...]]:
     """Return channel id -> its day files, matching folders by channel name or id.
 
@@ -872,7 +885,7 @@ def _map_folders(
                 f"folder {folder!r} {why} in channels.json, groups.json, mpims.json or dms.json;"
                 " its messages are skipped"
             )
-            failures.append(_failure(f"{label}:{layout.root}{folder}/", error))
+            failures.append(_failure(files, f"{layout.root}{folder}/", error))
             continue
         # A conversation may have a folder by name and one by id: read both.
         mapped.setdefault(owners.pop(), []).extend(day_files)
@@ -936,8 +949,28 @@ def _advance(progress: dict[str, str], channel_id: str, ts: str) -> None:
         progress[channel_id] = ts
 
 
-def _failure(path: str, error: FileRejected) -> SourceFailure:
-    return SourceFailure(path=path, error_type=type(error).__name__, message=str(error))
+def _failure(
+    files: ExportFiles, name: str, error: FileRejected, *, record: str = ""
+) -> SourceFailure:
+    """Describe a failure of the export's file `name` (or of `record` within it, "[3]")."""
+    return SourceFailure(
+        path=f"{files.label}:{name}{record}",
+        error_type=type(error).__name__,
+        message=str(error),
+        file=files.disk_path(name),
+        member=f"{name}{record}",
+    )
+
+
+def _export_failure(path: Path, error: FileRejected) -> SourceFailure:
+    """Describe a failure of the whole export at the configured `path`."""
+    # The configured path may be a link the operator chose: the file is where it leads.
+    return SourceFailure(
+        path=path.name,
+        error_type=type(error).__name__,
+        message=str(error),
+        file=os.path.realpath(path),
+    )
 
 
 def _rejection(failure: SourceFailure) -> FileRejected:

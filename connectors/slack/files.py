@@ -49,6 +49,11 @@ class ExportFiles(abc.ABC):
         """Return entries refused while listing (e.g. symbolic links in a folder)."""
         return []
 
+    @abc.abstractmethod
+    def disk_path(self, name: str) -> str:
+        """Return the absolute path of the file on disk holding `name`: the ZIP itself, or
+        the folder export's own file (a link or a folder, if that is what is there)."""
+
     def fingerprint(self, name: str) -> str | None:
         """Return a short string that changes when the file's content changes, without
         reading it; None when that cannot be told, so the file is always read."""
@@ -70,10 +75,15 @@ class ZipExportFiles(ExportFiles):
 
     def __init__(self, path: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
         super().__init__(path.name)
+        # The configured path may be a link the operator chose: the archive is where it leads.
+        self._file = os.path.realpath(path)
         self._zip = SafeZip(path, limits=limits)
 
     def names(self) -> list[str]:
         return self._zip.names()
+
+    def disk_path(self, name: str) -> str:
+        return self._file
 
     def read(self, name: str, *, max_bytes: int) -> bytes:
         return self._zip.read(name, max_bytes=max_bytes)
@@ -121,6 +131,9 @@ class FolderExportFiles(ExportFiles):
 
     def names(self) -> list[str]:
         return list(self._names)
+
+    def disk_path(self, name: str) -> str:
+        return str(self._root / name)
 
     def rejected(self) -> list[tuple[str, FileRejected]]:
         return list(self._rejected)

@@ -51,11 +51,12 @@ def admin_client() -> Client:
 
 
 @pytest.fixture
-def synced(tmp_path: Path) -> Source:
+def synced(tmp_path: Path, django_capture_on_commit_callbacks) -> Source:  # type: ignore[no-untyped-def]
     mail = write_mail(tmp_path / "mail", ["Kernel patching", "Node drains"])
     (mail / "broken.eml").write_bytes(b"")  # quarantined: an empty file
     source = source_for_path(mail, kind="email", name="ops mail")
-    run_sync(source=source)
+    with django_capture_on_commit_callbacks(execute=True):  # the quarantine copy is made
+        run_sync(source=source)
     return source
 
 

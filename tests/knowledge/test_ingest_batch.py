@@ -108,16 +108,19 @@ def test_bots_are_identities_but_not_colleagues() -> None:
     assert Identity.objects.get(value=f"{f.WORKSPACE}/B1").is_bot
 
 
-def test_failures_are_quarantined_and_the_checkpoint_saved(tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_failures_are_quarantined_and_the_checkpoint_saved(  # type: ignore[no-untyped-def]
+    tmp_path, settings, django_capture_on_commit_callbacks
+) -> None:
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"%PDF-1.4 garbage")
     source = f.make_source()
     batch = f.batch(cursor="after-broken")
     batch = type(batch)(
         cursor="after-broken",
-        failures=(SourceFailure(str(bad), "CorruptFile", "no xref table"),),
+        failures=(SourceFailure(str(bad), "CorruptFile", "no xref table", file=str(bad)),),
     )
-    result = ingest_batch(source=source, batch=batch)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = ingest_batch(source=source, batch=batch)
     assert result.quarantined == 1
     record = QuarantinedFile.objects.get()
     assert (record.error_type, record.path) == ("CorruptFile", str(bad))

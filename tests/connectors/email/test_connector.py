@@ -13,6 +13,7 @@ from connectors.base import Connector, SourceBatch, SourceDocument
 from connectors.email.connector import EmailFilesConnector
 from connectors.errors import ConnectorConfigError
 from tests.connectors.contract import ConnectorContract
+from tests.connectors.hostile.harness import bounded, deadline
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "email"
 
@@ -236,3 +237,77 @@ def test_raw_messages_saved_as_txt_are_mail_and_other_text_is_not(tmp_path: Path
     kean = next(d for d in docs if d.title == "Translation of articles")
     assert kean.author is not None
     assert kean.author.value == "steven.kean@enron.com"
+
+
+# --- FIFOs, sockets and links where messages should be -----------------------------------------
+
+
+def test_a_fifo_in_a_maildir_or_named_eml_is_quarantined_not_read(tmp_path: Path) -> None:
+    box = tmp_path / "Mail"
+    (box / "cur").mkdir(parents=True)
+    (box / "cur" / "1.host:2,S").write_bytes(eml("seen", "seen@x"))
+    os.mkfifo(box / "cur" / "2.host:2,S")
+    os.mkfifo(tmp_path / "pipe.eml")
+    os.mkfifo(tmp_path / "pipe.mbox")
+    os.mkfifo(tmp_path / "notes")  # not named like mail: skipped, as any other file
+    batches = bounded(lambda: fetch(tmp_path))
+    assert [d.external_id for d in documents(batches)] == ["seen@x"]
+    failures = {Path(f.path).name: f for b in batches for f in b.failures}
+    assert set(failures) == {"2.host:2,S", "pipe.eml", "pipe.mbox"}
+    for failure in failures.values():
+        assert failure.error_type == "UnsupportedFile"
+        assert "FIFO" in failure.message
+        assert Path(failure.file).is_absolute()
+    # Reported once: the next sync does not quarantine them again.
+    assert not [f for b in fetch(tmp_path, cursor=batches[-1].cursor) for f in b.failures]
+
+
+def test_files_swapped_for_a_fifo_or_a_link_after_the_walk_never_hang_the_sync(
+    tmp_path: Path,
+) -> None:
+    # The first batch is taken after 1,000 messages of a.mbox; only then are the other files
+    # (walked already as regular files) swapped for FIFOs and a link.
+    (tmp_path / "a.mbox").write_bytes(mbox(*(eml(f"m{n}", f"m{n}@x") for n in range(1_000))))
+    for name in ("x.eml", "y.mbox", "z.eml"):
+        (tmp_path / name).write_bytes(eml(name, f"{name}@x"))
+    fetching = connector(tmp_path).fetch(cursor=None)
+    first = bounded(lambda: next(fetching))
+    assert len(first.documents) == 1_000
+    for name in ("x.eml", "y.mbox", "z.eml"):
+        (tmp_path / name).unlink()
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.eml"
+    outside.write_bytes(eml("outside", "outside@x"))
+    (tmp_path / "x.eml").symlink_to(outside)
+    os.mkfifo(tmp_path / "y.mbox")
+    os.mkfifo(tmp_path / "z.eml")
+
+    rest = bounded(lambda: list(fetching), seconds=10)
+
+    assert not documents(rest)
+    failures = {Path(f.path).name: f.error_type for b in rest for f in b.failures}
+    assert failures == {
+        "x.eml": "UnsafeArchive",
+        "y.mbox": "UnsupportedFile",
+        "z.eml": "UnsupportedFile",
+    }
+
+
+@pytest.mark.django_db
+def test_a_sync_with_a_fifo_in_a_maildir_succeeds_with_it_quarantined(
+    tmp_path: Path,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    from connectors.actions import create_source, run_sync
+    from connectors.models import QuarantinedFile, SyncRun
+
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "1.host").write_bytes(eml("hi", "hi@x"))
+    os.mkfifo(tmp_path / "new" / "2.host")
+    source = create_source(name="mail", kind="email", config={"path": str(tmp_path)})
+    with deadline(30), django_capture_on_commit_callbacks(execute=True):
+        run = run_sync(source=source)
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert run.items_created == 1
+    (record,) = QuarantinedFile.objects.filter(run=run)
+    assert (record.file, record.error_type) == (str(tmp_path / "new" / "2.host"), "UnsupportedFile")
+    assert record.copy_status == QuarantinedFile.Copy.NOT_REGULAR

@@ -321,6 +321,45 @@ def test_raw_carriage_returns_in_headers_are_never_reemitted() -> None:
     assert "\x00" not in document.title
 
 
+@pytest.mark.parametrize(
+    "subject",
+    [
+        b"Subject: hello\rBcc: victim@example.net",
+        b"Subject: hello\r Bcc: victim@example.net",
+        b"Subject: hello\rCc: victim@example.net\rTo: victim2@example.net",
+    ],
+)
+def test_a_bare_cr_in_a_header_never_adds_a_recipient(subject: bytes) -> None:
+    raw = (
+        b"From: Ada <ada@example.com>\r\nTo: Bob <bob@example.com>\r\n"
+        + subject
+        + b"\r\nMessage-ID: <cr@example.com>\r\n\r\nBody\r\n"
+    )
+    document = parse(raw).document
+    # The audience is exactly the From/To/Cc the raw header lines name.
+    assert document.audience == Audience(
+        people=(PersonRef("email", "ada@example.com"), PersonRef("email", "bob@example.com"))
+    )
+    assert document.metadata["to"] == ["bob@example.com"]
+    assert document.metadata["cc"] == []
+    # The CR was a space inside the Subject line.
+    assert document.title.startswith("hello")
+    assert "victim@example.net" in document.title
+    assert "\r" not in document.title
+
+
+def test_bare_crs_in_the_body_and_cr_only_messages_are_left_alone() -> None:
+    body = parse(message("From: a@example.com", "To: b@example.com", body="one\rtwo")).document
+    assert body.body.split() == ["one", "two"]
+    # Old Mac files end every line with CR: their headers are still headers.
+    mac = parse(b"From: a@example.com\rTo: b@example.com\rSubject: s\r\rbody").document
+    assert mac.title == "s"
+    assert mac.audience.people == (
+        PersonRef("email", "a@example.com"),
+        PersonRef("email", "b@example.com"),
+    )
+
+
 def test_bogus_charsets_fall_back() -> None:
     raw = (
         b"From: a@example.com\r\nSubject: =?x-bogus?q?caf=E9?=\r\n"

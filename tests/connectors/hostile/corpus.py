@@ -1031,10 +1031,12 @@ def _quadratic_params(repeats: int) -> bytes:
 
 
 def _no_newlines(documents: list[object]) -> None:
-    # A bare CR ends a line for Python's parser (as for many MTAs): what follows is a header
-    # field of its own, as the sender could have written anyway; never part of the title.
+    # A bare CR ends a line for Python's parser, not for the raw header lines: it is a space
+    # in the Subject, and the Bcc after it never joins the audience.
     (document,) = documents
-    assert document.title == "hello"  # type: ignore[attr-defined]
+    assert document.title == "hello Bcc: evil@example.net"  # type: ignore[attr-defined]
+    audience = {ref.value for ref in document.audience.people}  # type: ignore[attr-defined]
+    assert audience == {"mallory@example.com", "ada@example.com"}
 
 
 def _no_injected_recipient(documents: list[object]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -15,6 +16,7 @@ from connectors.errors import ConnectorConfigError
 from connectors.registry import connector_class
 from connectors.slack.export import ExportLimits, SlackExportConnector, parse_cursor
 from tests.connectors.contract import ConnectorContract
+from tests.connectors.hostile.harness import bounded
 from tests.connectors.slack.builders import (
     EXPORT_2016,
     WORKSPACE,
@@ -423,14 +425,31 @@ def test_validate_refuses_bad_config(config: dict[str, str]) -> None:
         SlackExportConnector(config=config, credentials={}).validate()
 
 
-def test_validate_refuses_what_is_not_a_slack_export(tmp_path: Path) -> None:
+def test_validate_checks_the_config_and_fetch_reports_what_is_not_a_slack_export(
+    tmp_path: Path,
+) -> None:
+    # What the path holds is no configuration error: the sync quarantines it and goes on.
     write_export(tmp_path / "notes", {"readme.json": {"hello": "world"}})
     (tmp_path / "notes.zip").write_bytes(b"PK but not really a zip")
     for path in (tmp_path / "notes", tmp_path / "notes.zip"):
-        with pytest.raises(ConnectorConfigError):
-            connector(path).validate()
+        connector(path).validate()
+        (batch,) = fetch(path)
+        (failure,) = batch.failures
+        assert (failure.path, failure.error_type) == (path.name, "CorruptFile")
+        assert failure.file == str(path)
+        assert not batch.documents
     connector(EXPORT_2016).validate()
     connector(zip_folder(EXPORT_2016, tmp_path / "export.zip")).validate()
+
+
+def test_validate_refuses_a_path_that_is_neither_a_folder_nor_a_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "export.zip")
+    with pytest.raises(ConnectorConfigError, match="neither a folder nor a regular file"):
+        connector(tmp_path / "export.zip").validate()
+    # Swapped in after validate(), it is a failure of the sync, never a hang.
+    (batch,) = bounded(lambda: fetch(tmp_path / "export.zip"), seconds=10)
+    (failure,) = batch.failures
+    assert failure.error_type == "UnsupportedFile"
 
 
 @pytest.mark.parametrize("cursor", ["not json", "[1]", '{"C1": 5}', '{"C1": "yesterday"}'])

@@ -61,6 +61,10 @@ def assert_rejected_whole(batches: list[SourceBatch], error_type: str) -> None:
     (failure,) = batch.failures
     assert failure.error_type == error_type
     assert failure.path.endswith(".zip")
+    # The archive on disk, for the quarantine to keep; nothing within it is singled out.
+    assert failure.file.endswith(failure.path)
+    assert Path(failure.file).is_absolute()
+    assert failure.member == ""
     assert not batch.documents
     assert not batch.people
     assert not batch.containers
@@ -234,6 +238,32 @@ def test_oversized_metadata_and_day_files_are_limit_failures(tmp_path: Path) -> 
         # The biggest day file (traveling-sailor/2016-03-27.json) is refused, the rest read.
         assert any(f.path.endswith("traveling-sailor/2016-03-27.json") for f in failures)
         assert documents(batches)
+
+
+def test_the_day_file_cap_defaults_to_64_mb_and_is_a_setting(settings) -> None:  # type: ignore[no-untyped-def]
+    assert ExportLimits().day_file_bytes == 64 * 1024 * 1024
+    settings.CONNECTORS_SLACK_DAY_FILE_MB = 3
+    assert ExportLimits().day_file_bytes == 3 * 1024 * 1024
+    assert ExportLimits(max_day_file_bytes=10).day_file_bytes == 10
+
+
+def test_a_day_file_over_the_setting_is_quarantined_and_the_rest_read(  # type: ignore[no-untyped-def]
+    tmp_path: Path, settings
+) -> None:
+    settings.CONNECTORS_SLACK_DAY_FILE_MB = 1
+    # 1.2 MB of messages on one day: over 1 MB, decoded it would take about 15 MB.
+    big = json.dumps(
+        [{"user": "U1", "text": "x" * 1_000, "ts": f"1452900000.{n:06d}"} for n in range(1_200)]
+    ).encode()
+    path = build_zip(tmp_path / "export.zip", [*valid_members(), ("general/2016-01-16.json", big)])
+    batches = fetch(path)
+    (failure,) = [f for batch in batches for f in batch.failures]
+    assert (failure.path, failure.error_type) == (
+        "export.zip:general/2016-01-16.json",
+        "LimitExceeded",
+    )
+    assert (failure.file, failure.member) == (str(path), "general/2016-01-16.json")
+    assert [d.body for d in documents(batches)] == ["hello"]
 
 
 def test_a_huge_channels_json_is_refused_and_nothing_is_misfiled(tmp_path: Path) -> None:
