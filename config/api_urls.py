@@ -1,6 +1,6 @@
 """The REST API under /api/ (schema at /api/schema/, docs at /api/docs/)."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
 
@@ -42,6 +42,7 @@ urlpatterns = [
     path("items/", ItemListApi.as_view(), name="api-items"),
     path("items/<int:item_id>/", ItemDetailApi.as_view(), name="api-item"),
     path("search/", SearchApi.as_view(), name="api-search"),
+    path("", include("answers.urls")),  # ask/, who-knows/
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "connectors",
     "knowledge",
     "skills",
+    "answers",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,474 @@
+"""Who knows: colleagues ranked by how well what they wrote answers a question.
+
+`who_knows(reader, question)` ranks colleagues, current and departed, on four signals, every
+one computed from what `reader` may see (retrieval, the visibility selectors and
+`skills.selectors.package_view`), so the ranking itself reveals nothing hidden from them:
+
+- **wrote**: their passages among the best retrieved for the question (hybrid retrieval over
+  everything the reader may see), each passing the relevance floor (`answers.matching`),
+  weighted by retrieval's fused score and by how much of the question it holds;
+- **answered**: their replies in threads whose message matches the question (someone asked,
+  they answered), weighted the same way by that message;
+- **package**: their skill package names the question's subject — a system they are the
+  go-to for, a term of their expertise, or an FAQ entry whose question matches;
+- **recency**: how recent their evidence is, next to the newest evidence for the question.
+
+score = (W_WROTE · wrote + W_ANSWERED · answered + W_PACKAGE · package) · (1 - W_RECENCY +
+W_RECENCY · recency), where wrote and answered are shares of the best colleague's, package is
+from 0 to 1 and recency is 2^(-age / RECENCY_HALF_LIFE_DAYS): scores run from 0 to 1 and are
+comparable within one question only. Everyone listed has evidence: items they wrote that the
+reader may see. A departed expert comes with `successors`: current colleagues ranked the same
+way for the question, plus how closely they worked with the expert on it (the collaborators
+of the expert's package, as the reader sees it). Ties break by name, then id, so the order is
+deterministic.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Max
+
+from answers import passages as P
+from answers.matching import Query, answers_something, parse_query, similar, stems_of
+from answers.matching import excerpt as excerpt_of
+from answers.passages import Passage, ThreadKey
+from colleagues.models import Colleague
+from knowledge.index.base import Filters
+from knowledge.retrieval import retrieve
+from knowledge.selectors import items_visible_to
+from knowledge.visibility import Reader
+from skills.models import SkillVersion
+from skills.selectors import package_view, version_of
+
+#: Items retrieved for the question, everyone's.
+POOL_DEPTH = 150
+#: Evidence items listed per colleague; successors listed per departed expert.
+EVIDENCE_PER_EXPERT = 3
+SUCCESSORS = 3
+#: Packages looked at per question (those naming its terms, most terms first).
+MAX_PACKAGES = 100
+EXCERPT_CHARS = 240
+
+W_WROTE = 0.45
+W_ANSWERED = 0.25
+W_PACKAGE = 0.30
+W_RECENCY = 0.15
+W_WORKED_WITH = 0.3
+RECENCY_HALF_LIFE_DAYS = 365.0
+# Within a package: an expertise term counts this much of a system; the n-th system listed
+# (n from 0) counts 1 / (1 + PACKAGE_RANK_DECAY * n) of the first.
+EXPERTISE_SHARE = 0.7
+PACKAGE_RANK_DECAY = 0.1
+
+
+@dataclass(frozen=True)
+class ExpertEvidence:
+    item_id: int
+    excerpt: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "excerpt": self.excerpt}
+
+
+@dataclass(frozen=True)
+class Signals:
+    """The parts of a score, each from 0 to 1 (see the module docstring)."""
+
+    wrote: float
+    answered: float
+    package: float
+    recency: float
+    worked_with: float = 0.0  # a successor's closeness to the departed expert
+
+    def as_json(self) -> dict[str, float]:
+        return {
+            "wrote": round(self.wrote, 4),
+            "answered": round(self.answered, 4),
+            "package": round(self.package, 4),
+            "recency": round(self.recency, 4),
+            "worked_with": round(self.worked_with, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Expert:
+    """A colleague who knows, with the evidence the reader may see; a departed one with the
+    current colleagues who know the same (`successors`, best first)."""
+
+    colleague: Colleague
+    score: float
+    evidence: tuple[ExpertEvidence, ...]
+    signals: Signals
+    successors: tuple[Expert, ...] = ()
+
+    def as_json(self, *, nested: bool = False) -> dict[str, Any]:
+        """One row of the `who_knows` command's JSON. `slug`, `signals` and (except in a
+        successor's row) `successors` are additions to the contract."""
+        c = self.colleague
+        row: dict[str, Any] = {
+            "colleague": {"email": c.email, "name": c.name, "status": c.status, "slug": c.slug},
+            "score": round(self.score, 4),
+            "evidence": [e.as_json() for e in self.evidence],
+            "signals": self.signals.as_json(),
+        }
+        if not nested:
+            row["successors"] = [s.as_json(nested=True) for s in self.successors]
+        return row
+
+
+def results_json(experts: Iterable[Expert]) -> dict[str, Any]:
+    """The `who_knows` command's JSON (docs/ARCHITECTURE.md, command line contract)."""
+    return {"results": [e.as_json() for e in experts]}
+
+
+@dataclass
+class _Tally:
+    colleague_id: int
+    wrote: float = 0.0
+    answered: float = 0.0
+    package: float = 0.0
+    last: datetime | None = None
+    # (weight, item id, excerpt, terms) of each piece of evidence
+    evidence: list[tuple[float, int, str, frozenset[str]]] = field(default_factory=list)
+
+    def cite(self, weight: float, item_id: int, excerpt: str, terms: frozenset[str]) -> None:
+        self.evidence.append((weight, item_id, excerpt, terms))
+
+    def seen(self, moment: datetime) -> None:
+        if self.last is None or moment > self.last:
+            self.last = moment
+
+
+def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
+    """The `limit` colleagues who best know the answer to `question`, best first, as
+    `reader` may see it (see the module docstring). Raises ValueError for a blank question
+    or a limit below 1."""
+    if not question.strip():
+        raise ValueError("the question is empty")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    query = parse_query(question)
+    if not query.terms:
+        return []
+    tallies: dict[int, _Tally] = {}
+
+    def tally(colleague_id: int) -> _Tally:
+        found = tallies.get(colleague_id)
+        if found is None:
+            found = tallies[colleague_id] = _Tally(colleague_id)
+        return found
+
+    pool = retrieve(reader, question, limit=POOL_DEPTH)
+    found = P.from_hits(reader, pool.hits)
+    asked: dict[ThreadKey, list[tuple[float, Passage]]] = {}
+    for hit, p in zip(pool.hits, found, strict=True):
+        if p.colleague_id is not None and query.relevant(p.said):
+            weight = hit.score * query.coverage(p.said)
+            t = tally(p.colleague_id)
+            t.wrote += weight
+            t.seen(p.created_at)
+            t.cite(weight, p.item_id, excerpt_of(p.text, query, max_chars=EXCERPT_CHARS), p.said)
+        if p.thread is not None and query.relevant(p.stems):
+            asked.setdefault(p.thread, []).append((hit.score * query.coverage(p.stems), p))
+    _count_answers(P.threads(reader, asked), asked, query, tally)
+    views: dict[int, dict[str, Any]] = {}
+    matches = _package_matches(reader, query, views)
+    cited = items_visible_to(reader).in_bulk(sorted({i for *_, ev in matches for _, i in ev}))
+    for colleague_id, score, evidence in matches:
+        t = tally(colleague_id)
+        t.package = score
+        for weight, item_id in evidence:
+            if (item := cited.get(item_id)) is not None:
+                p = P.passage(item)
+                if not p.said:
+                    continue  # only asks: no evidence of knowing
+                t.seen(p.created_at)
+                t.cite(weight, item_id, excerpt_of(p.text, query, max_chars=EXCERPT_CHARS), p.said)
+    experts = _ranked([t for t in tallies.values() if t.evidence])
+    return [
+        _with_successors(reader, query, e, experts, views) if e.colleague.is_departed else e
+        for e in experts[:limit]
+    ]
+
+
+def _count_answers(
+    threads: dict[ThreadKey, list[Any]],
+    asked: dict[ThreadKey, list[tuple[float, Passage]]],
+    query: Query,
+    tally: Callable[[int], _Tally],
+) -> None:
+    """Credit whoever answered a matching message that asks something: the first reply
+    after it, by someone else, that says something (`answers_something`: not a thank-you).
+    Each reply answers every matching message still open before it; it is credited with the
+    weight of the best of them, and a person once per thread."""
+    for key, items in threads.items():
+        matches = {p.item_id: (w, p) for w, p in asked.get(key, [])}
+        open_: list[tuple[float, int | None]] = []  # (weight, asker's colleague id)
+        credited: set[int] = set()
+        for item in items:
+            author = item.author
+            colleague_id = author.colleague_id if author is not None else None
+            answered = [o for o in open_ if o[1] is None or o[1] != colleague_id]
+            if colleague_id is not None and answered:
+                reply = P.passage(item)
+                if answers_something(reply.text):
+                    open_ = [o for o in open_ if o[1] == colleague_id]
+                    if colleague_id not in credited:
+                        credited.add(colleague_id)
+                        weight = max(o[0] for o in answered)
+                        t = tally(colleague_id)
+                        t.answered += weight
+                        t.seen(item.created_at)
+                        text = excerpt_of(reply.text, query, max_chars=EXCERPT_CHARS)
+                        t.cite(weight, item.pk, text, reply.said)
+            if item.pk in matches and "?" in item.body:  # it asks something
+                open_.append((matches[item.pk][0], colleague_id))
+
+
+# Skill packages.
+
+# version id -> (colleague id, the statements that can match, without their evidence)
+_outline_cache: dict[int, tuple[int, dict[str, Any]]] = {}
+
+
+def _newest_versions() -> list[int]:
+    newest = (
+        SkillVersion.objects.order_by()
+        .values("package_id")
+        .annotate(top=Max("id"))
+        .values_list("top", flat=True)
+    )
+    return sorted(newest)
+
+
+def _outlines(version_ids: list[int]) -> dict[int, tuple[int, dict[str, Any]]]:
+    """Each version's systems, expertise terms and FAQ questions, as stored (full access).
+
+    Cached per process by version id (versions are immutable), to choose which packages to
+    look at: a reader's view of a package holds fewer statements than it, so its score for a
+    question is at most the outline's. What counts is read through `package_view`.
+    """
+    missing = [v for v in version_ids if v not in _outline_cache]
+    for start in range(0, len(missing), 200):
+        rows = SkillVersion.objects.filter(pk__in=missing[start : start + 200]).values_list(
+            "pk", "package__colleague_id", "analysis"
+        )
+        for pk, colleague_id, analysis in rows:
+            work = analysis.get("work", {}) if isinstance(analysis, dict) else {}
+            _outline_cache[pk] = (colleague_id, _outline(work))
+    wanted = set(version_ids)
+    for stale in [v for v in _outline_cache if v not in wanted]:
+        del _outline_cache[stale]
+    return {v: _outline_cache[v] for v in version_ids}
+
+
+def _outline(work: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "systems": [{"name": s.get("name", "")} for s in work.get("systems", [])],
+        "expertise": [
+            {"terms": [{"term": t.get("term", "")} for t in a.get("terms", [])]}
+            for a in work.get("expertise", [])
+        ],
+        "faq": [
+            {"question": f.get("question", ""), "asked": f.get("asked", 1)}
+            for f in work.get("faq", [])
+        ],
+    }
+
+
+@functools.lru_cache(maxsize=20_000)
+def _short_stems(text: str) -> frozenset[str]:
+    """`stems_of` for the short texts of packages (names, terms, questions), cached."""
+    return stems_of(text)
+
+
+def _named(query: Query, name: str) -> float:
+    """How much of `name` (a system, a term) the question names: the share of its terms the
+    question holds (`Query.found`: a hyphenated name whole), 0 unless one of them is a
+    specific term of the question."""
+    terms = _short_stems(name)
+    shared = terms & query.found(terms)
+    if not terms or not shared & query.specific:
+        return 0.0
+    return len(shared) / len(terms)
+
+
+def _package_score(query: Query, work: dict[str, Any]) -> tuple[float, list[Any]]:
+    """(score from 0 to 1, evidence of the best statement) of a package's work analysis: its
+    best system, expertise term (EXPERTISE_SHARE of a system) or FAQ entry for the question
+    (for an FAQ entry, only its first evidence: the answer they wrote)."""
+    best, cited = 0.0, []
+    for rank, system in enumerate(work.get("systems", [])):
+        score = _named(query, str(system.get("name", ""))) / (1 + PACKAGE_RANK_DECAY * rank)
+        if score > best:
+            best, cited = score, list(system.get("evidence", []))
+    for rank, area in enumerate(work.get("expertise", [])):
+        for term in area.get("terms", []):
+            score = (
+                EXPERTISE_SHARE
+                * _named(query, str(term.get("term", "")))
+                / (1 + PACKAGE_RANK_DECAY * rank)
+            )
+            if score > best:
+                best, cited = score, list(term.get("evidence", []))
+    for entry in work.get("faq", []):
+        stems = _short_stems(str(entry.get("question", "")))
+        if query.relevant(stems):
+            asked = min(1.0, (1 + int(entry.get("asked", 1))) / 3)
+            score = query.coverage(stems) * asked
+            if score > best:
+                best, cited = score, list(entry.get("evidence", []))[:1]
+    return best, cited
+
+
+def _package_matches(
+    reader: Reader, query: Query, views: dict[int, dict[str, Any]]
+) -> list[tuple[int, float, list[tuple[float, int]]]]:
+    """(colleague id, score, evidence) for each package whose view for `reader` names the
+    question's subject; evidence is (weight, item id) of the items the matching statement
+    cites that the reader may see, which the analyser guarantees the colleague wrote. Each
+    work analysis viewed is kept in `views` by colleague id.
+
+    Only packages whose stored outline scores above 0 are viewed, at most MAX_PACKAGES of
+    them, best outline first.
+    """
+    bounds = []
+    for version_id, (colleague_id, outline) in _outlines(_newest_versions()).items():
+        bound, _ = _package_score(query, outline)
+        if bound > 0:
+            bounds.append((-bound, colleague_id, version_id))
+    chosen = [version_id for *_, version_id in sorted(bounds)[:MAX_PACKAGES]]
+    versions = SkillVersion.objects.filter(pk__in=chosen).select_related("package__colleague")
+    out = []
+    for version in sorted(versions, key=lambda v: v.pk):
+        view = package_view(reader, version)
+        work = views[version.package.colleague_id] = view.work
+        best, cited = _package_score(query, work)
+        visible = [i for i in cited if isinstance(i, int) and i in view.evidence]
+        evidence = [(best / (1 + n), item_id) for n, item_id in enumerate(visible)]
+        if best > 0 and evidence:
+            out.append((version.package.colleague_id, best, evidence))
+    return out
+
+
+# Ranking.
+
+
+def _ranked(tallies: list[_Tally]) -> list[Expert]:
+    """Everyone with evidence, best first (see the module docstring for the score)."""
+    if not tallies:
+        return []
+    colleagues = Colleague.objects.in_bulk([t.colleague_id for t in tallies])
+    top_wrote = max(t.wrote for t in tallies)
+    top_answered = max(t.answered for t in tallies)
+    newest = max(t.last for t in tallies if t.last is not None)
+    experts = []
+    for t in tallies:
+        colleague = colleagues.get(t.colleague_id)
+        if colleague is None:
+            continue
+        age = (newest - t.last).total_seconds() / 86400 if t.last is not None else math.inf
+        signals = Signals(
+            wrote=t.wrote / top_wrote if top_wrote > 0 else 0.0,
+            answered=t.answered / top_answered if top_answered > 0 else 0.0,
+            package=t.package,
+            recency=0.5 ** (age / RECENCY_HALF_LIFE_DAYS),
+        )
+        score = (
+            W_WROTE * signals.wrote + W_ANSWERED * signals.answered + W_PACKAGE * signals.package
+        ) * (1 - W_RECENCY + W_RECENCY * signals.recency)
+        experts.append(Expert(colleague, score, _best_evidence(t), signals))
+    experts.sort(key=lambda e: (-e.score, e.colleague.name, e.colleague.pk))
+    return experts
+
+
+def _with_successors(
+    reader: Reader,
+    query: Query,
+    expert: Expert,
+    experts: list[Expert],
+    views: dict[int, dict[str, Any]],
+) -> Expert:
+    """`expert` (departed) with the current colleagues who know the same: ranked by their
+    own score for the question plus W_WORKED_WITH times how closely they worked with the
+    expert on it (`worked_with`, from the collaborators of the expert's package as the reader
+    sees it), best first. Someone found only as a collaborator is shown with what they wrote
+    on the question, if anything."""
+    departed = expert.colleague
+    work = views.get(departed.pk)
+    if work is None:
+        version = version_of(departed)
+        work = package_view(reader, version).work if version is not None else {}
+    worked = _worked_with(query, work)
+    known = {e.colleague.pk: e for e in experts}
+    colleagues = Colleague.objects.in_bulk([c for c in worked if c not in known])
+    rows: list[tuple[float, Expert]] = []
+    for colleague_id in sorted(set(worked) | set(known)):
+        current = known.get(colleague_id)
+        if current is None:
+            colleague = colleagues.get(colleague_id)
+            if colleague is None:
+                continue
+            current = Expert(colleague, 0.0, (), Signals(0.0, 0.0, 0.0, 0.0))
+        if current.colleague.is_departed or colleague_id == departed.pk:
+            continue
+        closeness = worked.get(colleague_id, 0.0)
+        score = current.score + W_WORKED_WITH * closeness
+        if score > 0:
+            signals = replace(current.signals, worked_with=closeness)
+            rows.append((score, replace(current, score=score, signals=signals)))
+    rows.sort(key=lambda r: (-r[0], r[1].colleague.name, r[1].colleague.pk))
+    successors = [
+        e if e.evidence else replace(e, evidence=_own_evidence(reader, query, e.colleague))
+        for _, e in rows[:SUCCESSORS]
+    ]
+    return replace(expert, successors=tuple(successors))
+
+
+def _worked_with(query: Query, work: dict[str, Any]) -> dict[int, float]:
+    """Colleague id -> how closely they worked with the package's colleague on the question:
+    their collaborator score as a share of the top one's, halved unless a topic they shared
+    is named by the question."""
+    rows = [
+        (c["person"].get("colleague_id"), float(c.get("score", 0.0)), c.get("topics", []))
+        for c in work.get("collaborators", [])
+        if isinstance(c.get("person"), dict)
+    ]
+    top = max((score for _, score, _ in rows), default=0.0)
+    out: dict[int, float] = {}
+    for colleague_id, score, topics in rows:
+        if not isinstance(colleague_id, int) or top <= 0:
+            continue
+        on_topic = any(_named(query, str(topic)) > 0 for topic in topics)
+        out[colleague_id] = score / top * (1.0 if on_topic else 0.5)
+    return out
+
+
+def _own_evidence(reader: Reader, query: Query, colleague: Colleague) -> tuple[ExpertEvidence, ...]:
+    """What `colleague` wrote about the question (asking included), best first."""
+    found = retrieve(reader, query.text, filters=Filters(colleague_id=colleague.pk), limit=10)
+    out: list[tuple[int, str, frozenset[str]]] = []
+    for p in P.from_hits(reader, found.hits):
+        if query.relevant(p.stems) and all(not similar(p.stems, s) for _, _, s in out):
+            out.append((p.item_id, excerpt_of(p.text, query, max_chars=EXCERPT_CHARS), p.stems))
+        if len(out) >= EVIDENCE_PER_EXPERT:
+            break
+    return tuple(ExpertEvidence(item_id, text) for item_id, text, _ in out)
+
+
+def _best_evidence(t: _Tally) -> tuple[ExpertEvidence, ...]:
+    """Their strongest evidence, one entry per item and none saying what another says."""
+    kept: list[tuple[int, str, frozenset[str]]] = []
+    for _weight, item_id, text, terms in sorted(t.evidence, key=lambda e: (-e[0], e[1])):
+        if any(item_id == k or similar(terms, s) for k, _, s in kept):
+            continue
+        kept.append((item_id, text, terms))
+        if len(kept) >= EVIDENCE_PER_EXPERT:
+            break
+    return tuple(ExpertEvidence(item_id, text) for item_id, text, _ in kept)
