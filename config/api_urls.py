@@ -42,7 +42,7 @@ urlpatterns = [
     path("items/", ItemListApi.as_view(), name="api-items"),
     path("items/<int:item_id>/", ItemDetailApi.as_view(), name="api-item"),
     path("search/", SearchApi.as_view(), name="api-search"),
-    path("", include("answers.urls")),  # ask/, who-knows/
+    path("", include("answers.api_urls")),  # ask/, who-knows/
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("colleagues/", include("colleagues.urls")),
     path("", include("skills.urls")),
+    path("", include("answers.urls")),
     path("knowledge/", include("knowledge.urls")),
     path("sources/", include("connectors.urls")),
     path("api/", include("config.api_urls")),
