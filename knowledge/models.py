@@ -79,8 +79,14 @@ class Item(models.Model):
     author = models.ForeignKey(
         Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
+    # Indexed together with created_at (Meta.indexes), which also serves lookups by container.
     container = models.ForeignKey(
-        Container, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+        Container,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="items",
+        db_index=False,
     )
     # External id of the thread's first item; equal to external_id for a thread root.
     thread_key = models.CharField(max_length=500, blank=True, db_index=True)
@@ -101,7 +107,11 @@ class Item(models.Model):
                 fields=["source", "external_id"], name="item_source_external_id_unique"
             ),
         ]
-        indexes = [models.Index(fields=["author", "-created_at"], name="item_author_recent")]
+        indexes = [
+            models.Index(fields=["author", "-created_at"], name="item_author_recent"),
+            # A conversation's items in time order (a skill build reads reply windows by it).
+            models.Index(fields=["container", "created_at"], name="item_container_time"),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.body[:60]

@@ -11,11 +11,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from colleagues.models import Colleague
@@ -35,6 +36,8 @@ from skills.selectors import active_corrections, evidence_ids, visible_analysis,
 logger = logging.getLogger(__name__)
 
 PHRASE_BACKGROUND_ITEMS = 5000
+# A package "building" for longer than this was left so by a process that died.
+STUCK_BUILD = timedelta(minutes=30)
 
 
 class CorrectionRefused(ValueError):
@@ -124,9 +127,20 @@ def build_package(
 
 
 @dataclass(frozen=True)
+class Built:
+    """What a build wrote, without the version's heavy JSON (a rebuild of thousands of
+    packages keeps one of these per package, not the packages)."""
+
+    pk: int
+    number: int
+    items: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class BuildOutcome:
     colleague: Colleague
-    version: SkillVersion | None
+    version: Built | None
     error: str = ""
 
 
@@ -142,8 +156,9 @@ def build_packages(
     outcomes = []
     for colleague in colleagues:
         try:
-            version: SkillVersion | None = build_package(colleague, context=context, reason=reason)
-            outcome = BuildOutcome(colleague, version)
+            version = build_package(colleague, context=context, reason=reason)
+            built = Built(version.pk, version.number, version.items, version.seconds)
+            outcome = BuildOutcome(colleague, built)
         except Exception as exc:
             outcome = BuildOutcome(colleague, None, f"{type(exc).__name__}: {exc}")
         outcomes.append(outcome)
@@ -167,9 +182,9 @@ def colleagues_with_new_material() -> list[Colleague]:
         if row["top"] > built.get(row["author__colleague"], 0)
     }
     stale.update(
-        SkillPackage.objects.filter(status=SkillPackage.Status.STALE).values_list(
-            "colleague_id", flat=True
-        )
+        SkillPackage.objects.filter(
+            Q(status=SkillPackage.Status.STALE) | _stuck_building()
+        ).values_list("colleague_id", flat=True)
     )
     return list(Colleague.objects.filter(pk__in=stale).order_by("name"))
 
@@ -187,9 +202,15 @@ def request_rebuild_all() -> int:
     SkillPackage.objects.bulk_create(
         [SkillPackage(colleague_id=pk) for pk in sorted(missing)], ignore_conflicts=True
     )
-    return SkillPackage.objects.exclude(status=SkillPackage.Status.BUILDING).update(
+    building_now = Q(status=SkillPackage.Status.BUILDING) & ~_stuck_building()
+    return SkillPackage.objects.exclude(building_now).update(
         status=SkillPackage.Status.STALE, updated_at=timezone.now()
     )
+
+
+def _stuck_building() -> Q:
+    """Packages marked building by a build that died (no build takes this long)."""
+    return Q(status=SkillPackage.Status.BUILDING, updated_at__lt=timezone.now() - STUCK_BUILD)
 
 
 def add_correction(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import shared_task
+from django.conf import settings
+from django.db import connections, transaction
 
 from colleagues.models import Colleague
 from skills.actions import build_package, build_packages, colleagues_with_new_material
@@ -34,3 +37,26 @@ def rebuild_stale_packages() -> dict[str, int]:
     for outcome in failed:
         logger.warning("Skill package of %s failed: %s", outcome.colleague, outcome.error)
     return {"built": len(outcomes) - len(failed), "failed": len(failed)}
+
+
+def queue_rebuild() -> None:
+    """Rebuild the stale packages in the background, after the current transaction commits:
+    on a worker, or without a broker (the embedded default) on a thread of this process, so
+    a request that asks for it returns at once and the overview page follows the progress."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        transaction.on_commit(
+            lambda: threading.Thread(
+                target=_rebuild_here, name="skill-rebuild", daemon=True
+            ).start()
+        )
+    else:
+        transaction.on_commit(rebuild_stale_packages.delay)
+
+
+def _rebuild_here() -> None:
+    try:
+        rebuild_stale_packages()
+    except Exception:
+        logger.exception("Rebuilding the skill packages failed")
+    finally:
+        connections.close_all()

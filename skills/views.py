@@ -70,7 +70,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 def rebuild_all(request: HttpRequest) -> HttpResponse:
     queued = request_rebuild_all()
-    tasks.rebuild_stale_packages.delay()
+    tasks.queue_rebuild()
     messages.success(request, f"Rebuilding {queued} packages; this page follows their progress.")
     return redirect("skills:overview")
 

@@ -50,3 +50,16 @@ def test_package_page_style_check_and_correction(page, tmp_path: Path) -> None: 
     added = page.locator("pre.diff .added", has_text="knock on wood")
     added.first.wait_for()
     assert added.count() >= 1
+
+    # An administrator rebuilds every package: the request returns at once (no broker: a
+    # background thread) and the overview follows the progress until all are up to date.
+    page.get_by_role("button", name="Log out").click()
+    page.goto("/login/")
+    page.get_by_label("Username").fill("hr")
+    page.get_by_label("Password").fill(logins["hr"])
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/skills/")
+    page.get_by_role("button", name="Rebuild all packages").click()
+    page.get_by_text("Rebuilding 17 packages").wait_for()
+    page.get_by_text("Up to date: 17").wait_for(timeout=120_000)
+    assert page.locator("progress").count() == 0
