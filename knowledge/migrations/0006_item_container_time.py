@@ -5,21 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('colleagues', '0001_initial'),
-        ('connectors', '0003_quarantinedfile_copy'),
-        ('knowledge', '0005_auditevent'),
+        ("colleagues", "0001_initial"),
+        ("connectors", "0003_quarantinedfile_copy"),
+        ("knowledge", "0005_auditevent"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='item',
-            name='container',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='items', to='knowledge.container'),
+            model_name="item",
+            name="container",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="items",
+                to="knowledge.container",
+            ),
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(fields=['container', 'created_at'], name='item_container_time'),
+            model_name="item",
+            index=models.Index(fields=["container", "created_at"], name="item_container_time"),
         ),
     ]
