@@ -249,6 +249,10 @@ CONNECTORS_SANDBOX_MIN_BYTES = env_int("CONNECTORS_SANDBOX_MIN_BYTES", 1024 * 10
 # The largest Slack export day file read (MB). Day files are decoded in-process, at about 12
 # times their size in memory; bigger ones are quarantined (LimitExceeded).
 CONNECTORS_SLACK_DAY_FILE_MB = env_int("CONNECTORS_SLACK_DAY_FILE_MB", 64)
+# The largest Slack export metadata file read (users.json, channels.json, ... in MB): a real
+# users.json holds about 2.2 KB per user, so 256 MB fits a 100,000-person workspace; bigger
+# ones are quarantined and the messages are still read.
+CONNECTORS_SLACK_METADATA_MB = env_int("CONNECTORS_SLACK_METADATA_MB", 256)
 
 # --- Embeddings (knowledge/embeddings) --------------------------------------------------------
 

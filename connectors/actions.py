@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.base import SourceFailure
 from connectors.credentials import encrypt_credentials
 from connectors.detection import detect_kind
 from connectors.errors import ConnectorConfigError, FileRejected
@@ -116,14 +117,17 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
     """Fetch everything new at `source` and store it batch by batch; return the finished run.
 
     Each batch is stored with its checkpoint in one transaction, so a crash resumes after the
-    last stored batch. A failure marks the run failed with its error and is raised again.
+    last stored batch; quarantine copies a crashed run left undone are made first. A failure
+    marks the run failed with its error and is raised again.
     """
-    from knowledge.actions import ingest_batch
+    from knowledge.actions import finish_interrupted_copies, ingest_batch
 
     run = _start_run(source)
     started = time.monotonic()
     colleague_ids: set[int] = set()
     try:
+        # Quarantine copies a killed run of this source left undone (none is running now).
+        finish_interrupted_copies(source=source)
         connector = connector_class(source.kind)(
             config=source.config, credentials=source.credentials
         )
@@ -303,34 +307,64 @@ def store_upload(
     return Upload(source=source, folder=folder, author_email=author_email)
 
 
-def prune_source(*, source: Source) -> int:
-    """Delete the items of `source` its connector no longer lists; return how many.
+@dataclass(frozen=True)
+class Pruned:
+    """What a prune did, and what it kept because the listing could not tell."""
 
-    Refused (ConnectorConfigError) when the connector cannot list ids, or lists none while
-    items are stored: an unmounted folder or a revoked token must not read as "all deleted".
+    deleted: int
+    # Stored items not listed, kept because something that failed while listing may hold
+    # them (an unreadable file or folder, a corrupt day file): see `failures`.
+    kept: int = 0
+    failures: tuple[SourceFailure, ...] = ()
+
+
+def prune_source(*, source: Source) -> Pruned:
+    """Delete the items of `source` its connector no longer lists; return what was done.
+
+    Only what is known to be gone is deleted. What fails while the connector lists its ids
+    (a file that cannot be read or parsed now, a folder that cannot be listed, a corrupt day
+    file of a Slack export) keeps every stored item it may hold, and is named in
+    `Pruned.failures`; a later prune deletes those items if they are gone by then. Refused
+    (ConnectorConfigError) when the connector cannot list ids, or lists none and nothing
+    failed while items are stored: an unmounted folder or a revoked token must not read as
+    "all deleted".
     """
     from knowledge.models import Audience, Item
 
     connector = connector_class(source.kind)(config=source.config, credentials=source.credentials)
     connector.validate()
     try:
-        present = set(connector.list_external_ids())
+        listing = connector.list_source()
     except NotImplementedError as exc:
         raise ConnectorConfigError(f"{source.kind} sources cannot be pruned: {exc}") from exc
     stored = Item.objects.filter(source=source)
-    if not present and stored.exists():
+    if not listing.external_ids and not listing.gaps and stored.exists():
         raise ConnectorConfigError(
             f"{source.name} lists no items at all; not pruning (is it reachable?)"
         )
-    gone = [
-        item_id
-        for item_id, external_id in stored.values_list("id", "external_id").iterator()
-        if external_id not in present
-    ]
+    gone: list[int] = []
+    kept = 0
+    rows = stored.values_list("id", "external_id", "container__external_id").iterator()
+    for item_id, external_id, container_id in rows:
+        if external_id in listing.external_ids:
+            continue
+        if listing.may_hold(external_id, container_id):
+            kept += 1
+        else:
+            gone.append(item_id)
     with transaction.atomic():
         for start in range(0, len(gone), 1000):
             Item.objects.filter(id__in=gone[start : start + 1000]).delete()
         Audience.objects.filter(items__isnull=True, chunks__isnull=True).delete()
     if gone:
         logger.info("Pruned %s items of source %s deleted at the source", len(gone), source.pk)
-    return len(gone)
+    failures = tuple(gap.failure for gap in listing.gaps)
+    if failures:
+        logger.warning(
+            "Prune of source %s kept %s unlisted items: %s failed while listing (first: %s)",
+            source.pk,
+            kept,
+            len(failures),
+            failures[0].path,
+        )
+    return Pruned(deleted=len(gone), kept=kept, failures=failures)

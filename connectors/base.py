@@ -7,10 +7,13 @@ one meets it: each batch is stored together with its cursor in one transaction.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
+
+from connectors.errors import ConnectorError, FileRejected, IncompleteListing
 
 IdentityKind = Literal["slack", "email", "name"]
 DocumentKind = Literal["message", "email", "document"]
@@ -110,6 +113,87 @@ class SourceBatch:
     failures: tuple[SourceFailure, ...] = ()
 
 
+@dataclass(frozen=True)
+class ListingGap:
+    """Something that failed while listing a source's ids, and the stored items it may hold.
+
+    Pruning keeps every stored item a gap may hold. A gap that narrows nothing (every field
+    below empty) may hold anything: nothing of the source is pruned.
+    """
+
+    failure: SourceFailure
+    external_ids: frozenset[str] = frozenset()
+    id_prefixes: tuple[str, ...] = ()  # e.g. "reports/" for a folder of documents
+    containers: frozenset[str] = frozenset()  # external ids of SourceContainer
+    container_prefixes: tuple[str, ...] = ()  # e.g. "archive/" for the mailboxes below it
+
+    @property
+    def unbounded(self) -> bool:
+        """True when the gap may hold any item of the source."""
+        return not (
+            self.external_ids or self.id_prefixes or self.containers or self.container_prefixes
+        )
+
+
+@dataclass(frozen=True)
+class SourceListing:
+    """The id of every document still at the source, and what failed while listing them."""
+
+    external_ids: frozenset[str]
+    gaps: tuple[ListingGap, ...] = ()
+
+    def may_hold(self, external_id: str, container_id: str | None) -> bool:
+        """Return True if `external_id` is listed, or a gap may hold it (in `container_id`)."""
+        if external_id in self.external_ids:
+            return True
+        held = self._held
+        if held.everything or external_id in held.external_ids:
+            return True
+        if held.id_prefixes and external_id.startswith(held.id_prefixes):
+            return True
+        if container_id is None:
+            return False
+        if container_id in held.containers:
+            return True
+        return bool(held.container_prefixes) and container_id.startswith(held.container_prefixes)
+
+    def complete_ids(self) -> frozenset[str]:
+        """Return the ids; raise a typed error naming the failures if there are gaps.
+
+        The error is the FileRejected subclass the first failure names, else
+        IncompleteListing (an I/O error).
+        """
+        if not self.gaps:
+            return self.external_ids
+        named = "; ".join(f"{gap.failure.path}: {gap.failure.message}" for gap in self.gaps[:5])
+        more = f" (and {len(self.gaps) - 5} more)" if len(self.gaps) > 5 else ""
+        kinds = {cls.__name__: cls for cls in FileRejected.__subclasses__()}
+        error: type[ConnectorError] = kinds.get(self.gaps[0].failure.error_type, IncompleteListing)
+        raise error(f"{named}{more}")
+
+    @functools.cached_property
+    def _held(self) -> _Held:
+        gaps = self.gaps
+        return _Held(
+            everything=any(gap.unbounded for gap in gaps),
+            external_ids=frozenset(i for gap in gaps for i in gap.external_ids),
+            id_prefixes=tuple(p for gap in gaps for p in gap.id_prefixes),
+            containers=frozenset(c for gap in gaps for c in gap.containers),
+            container_prefixes=tuple(p for gap in gaps for p in gap.container_prefixes),
+        )
+
+
+@dataclass(frozen=True)
+class _Held:
+    """The union of a listing's gaps, for fast lookups."""
+
+    everything: bool
+    external_ids: frozenset[str]
+    id_prefixes: tuple[str, ...]
+    containers: frozenset[str]
+    container_prefixes: tuple[str, ...]
+
+
 class Connector(abc.ABC):
     """Reads one configured source. Subclasses set `kind` and implement `fetch`."""
 
@@ -127,15 +211,38 @@ class Connector(abc.ABC):
         """Yield batches of documents changed since `cursor`, oldest first."""
 
     def list_external_ids(self) -> Iterator[str]:
-        """Yield the id of every document still at the source, for pruning."""
+        """Yield the id of every document still at the source, or raise: never only some.
+
+        Connectors that override `list_source` return `strict_ids(self.list_source())`.
+        """
         raise NotImplementedError(f"{type(self).__name__} cannot list ids")
 
-    def external_ids_by_full_fetch(self) -> Iterator[str]:
-        """Yield the external id of every document a fetch from the start yields, in order.
+    def list_source(self) -> SourceListing:
+        """Return the ids still at the source and what failed while listing them, for pruning.
 
-        For connectors whose full read is the only way to list what is at the source (files
-        on disk); they return this from `list_external_ids`.
+        By default `list_external_ids`, which raises rather than list only some. Connectors
+        reading files override this: a file or folder that fails becomes a `ListingGap`
+        naming the stored items it may hold, and the rest is listed.
         """
+        return SourceListing(external_ids=frozenset(self.list_external_ids()))
+
+    def listing_by_full_fetch(
+        self, gap_for: Callable[[SourceFailure], ListingGap]
+    ) -> SourceListing:
+        """Return the ids a fetch from the start yields, and `gap_for(failure)` for each
+        failure it reports.
+
+        For connectors whose full read is the only way to tell what is at the source (the
+        Message-IDs in mail files).
+        """
+        ids: set[str] = set()
+        gaps: list[ListingGap] = []
         for batch in self.fetch(cursor=None):
-            for document in batch.documents:
-                yield document.external_id
+            ids.update(document.external_id for document in batch.documents)
+            gaps.extend(gap_for(failure) for failure in batch.failures)
+        return SourceListing(external_ids=frozenset(ids), gaps=tuple(gaps))
+
+
+def strict_ids(listing: SourceListing) -> Iterator[str]:
+    """Yield a listing's ids, sorted; raise as `SourceListing.complete_ids` if it has gaps."""
+    return iter(sorted(listing.complete_ids()))

@@ -42,7 +42,13 @@ def sync_and_report(
         "seconds": round(time.perf_counter() - started, 3),
     }
     if pruned is not None:
-        summary["items_pruned"] = pruned
+        summary["items_pruned"] = pruned.deleted
+        # Items not listed but kept: what failed while listing may hold them.
+        summary["items_kept_unlisted"] = pruned.kept
+        summary["prune_failures"] = [
+            {"path": failure.path, "error": f"{failure.error_type}: {failure.message}"}
+            for failure in pruned.failures
+        ]
     if as_json:
         command.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2))
         return
@@ -50,10 +56,13 @@ def sync_and_report(
         f"{source.name}: {run.items_created} created, {run.items_updated} updated, "
         f"{run.items_unchanged} unchanged, {run.colleagues} colleagues, "
         f"{len(quarantined)} quarantined in {summary['seconds']}s"
-        + (f", {pruned} pruned" if pruned is not None else "")
+        + (f", {pruned.deleted} pruned" if pruned is not None else "")
+        + (f", {pruned.kept} kept (not listed)" if pruned is not None and pruned.kept else "")
     )
     for entry in quarantined:
         command.stdout.write(f"  quarantined {entry['path']}: {entry['error']}")
+    for entry in summary.get("prune_failures", []):
+        command.stdout.write(f"  not pruned, could not list {entry['path']}: {entry['error']}")
 
 
 def _show_progress(progress: SyncProgress) -> None:

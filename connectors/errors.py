@@ -15,6 +15,10 @@ class SourceUnavailableError(ConnectorError):
     """The source cannot be reached right now; retrying later may succeed."""
 
 
+class IncompleteListing(ConnectorError):
+    """Part of a source could not be read while listing its ids: the list is not complete."""
+
+
 class FileRejected(ConnectorError):
     """One file cannot be ingested. It is quarantined with this error, and nothing from it
     is stored."""

@@ -20,6 +20,9 @@ it and a test can lower it:
                                   their format (default 1 MiB)
     CONNECTORS_SLACK_DAY_FILE_MB  the largest Slack export day file read, MB (default 64);
                                   it is decoded in this process, at about 12 times its size
+    CONNECTORS_SLACK_METADATA_MB  the largest users.json, channels.json, groups.json,
+                                  dms.json or mpims.json read, MB (default 256); decoded in
+                                  this process too
 
 The other figures are fixed: each is there because something downstream (the database, the
 chunker, python-docx's in-memory trees) cannot take more.
@@ -73,6 +76,12 @@ MAX_MIME_PARTS = 10_000
 # export holds thousands of them). Decoded JSON takes about 12 times its size in memory, so
 # 64 MB keeps a day file under 1 GB; real day files are kilobytes to a few megabytes.
 DEFAULT_SLACK_DAY_FILE_MB = 64
+# users.json and the conversation lists, decoded in this process. Sized so a 100,000-user
+# workspace fits: a real export's users.json takes 2,226 bytes per user (the 2016 export in
+# ../shared/corpora; bench/make_slack_export.py writes 597, the demo 1,200), so 100,000
+# users take about 215 MB. Decoded, a users.json takes about 2.5 times its size (measured on
+# those records; files of tiny values take up to about 12 times).
+DEFAULT_SLACK_METADATA_MB = 256
 
 # --- time, CPU and memory: the sandbox ---------------------------------------------------------
 
@@ -113,11 +122,20 @@ class ParseLimits:
 
 def slack_day_file_bytes() -> int:
     """Return the largest Slack export day file to read, in bytes, as configured now."""
+    return _megabytes("CONNECTORS_SLACK_DAY_FILE_MB", DEFAULT_SLACK_DAY_FILE_MB)
+
+
+def slack_metadata_bytes() -> int:
+    """Return the largest Slack export metadata file (users.json...) to read, in bytes."""
+    return _megabytes("CONNECTORS_SLACK_METADATA_MB", DEFAULT_SLACK_METADATA_MB)
+
+
+def _megabytes(name: str, default: int) -> int:
     if not settings.configured:
-        return DEFAULT_SLACK_DAY_FILE_MB * MiB
-    value = int(getattr(settings, "CONNECTORS_SLACK_DAY_FILE_MB", DEFAULT_SLACK_DAY_FILE_MB))
+        return default * MiB
+    value = int(getattr(settings, name, default))
     if value <= 0:
-        raise ImproperlyConfigured("CONNECTORS_SLACK_DAY_FILE_MB must be positive")
+        raise ImproperlyConfigured(f"{name} must be positive")
     return value * MiB
 
 

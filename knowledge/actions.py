@@ -10,7 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 # Copies of quarantined files larger than this are not kept; the record still is.
 MAX_QUARANTINE_COPY_BYTES = 200 * 1024 * 1024
 _COPY_BLOCK = 1024 * 1024
+# A copy is written under this prefix and renamed when complete (`_copy_into_quarantine`).
+PARTIAL_PREFIX = ".partial-"
+# A partial copy older than this was cut short (its process died): no copy takes an hour.
+STALE_PARTIAL_AGE = timedelta(hours=1)
 
 
 UPDATABLE_FIELDS = [
@@ -486,7 +490,9 @@ def _quarantine(source: Source, run: SyncRun | None, failures: Sequence[SourceFa
             # The file as the OS spells it, which `record.file` may not (a name not in UTF-8).
             copies.setdefault(failure.file, []).append(record.pk)
     if copies:
-        transaction.on_commit(functools.partial(_keep_copies, source.pk, copies), robust=True)
+        run_id = run.pk if run is not None else None
+        keep = functools.partial(_keep_copies, source.pk, copies, run_id=run_id)
+        transaction.on_commit(keep, robust=True)
 
 
 def _storable(text: str) -> str:
@@ -501,12 +507,20 @@ class _Copy:
     stored_path: str = ""
 
 
-def _keep_copies(source_id: int, copies: Mapping[str, list[int]]) -> None:
+def _keep_copies(
+    source_id: int, copies: Mapping[str, list[int]], *, run_id: int | None = None
+) -> None:
     """Copy each file into the source's quarantine folder and record on its rows what was
-    copied, or why not. Runs after the batch's transaction has committed."""
+    copied, or why not. Runs after the batch's transaction has committed.
+
+    A file already copied earlier in run `run_id` (a Slack ZIP with bad members in several
+    batches) is not copied again: its rows point at that copy.
+    """
     folder = Path(settings.COLLEAGUE_QUARANTINE_DIR) / str(source_id)
     for file, record_ids in copies.items():
-        copy = _copy_into_quarantine(Path(file), folder)
+        copy = _copy_made_in_run(run_id, file, record_ids) or _copy_into_quarantine(
+            Path(file), folder
+        )
         updated = QuarantinedFile.objects.filter(pk__in=record_ids).update(
             stored_path=copy.stored_path[:1000],
             copy_status=copy.status,
@@ -515,6 +529,106 @@ def _keep_copies(source_id: int, copies: Mapping[str, list[int]]) -> None:
         if copy.stored_path and not updated:
             # The rows are gone (the source was deleted meanwhile): keep no orphan copy.
             Path(copy.stored_path).unlink(missing_ok=True)
+
+
+def _copy_made_in_run(run_id: int | None, file: str, record_ids: list[int]) -> _Copy | None:
+    """Return the copy of `file` made earlier in run `run_id`, if it is still there."""
+    if run_id is None:
+        return None
+    earlier = (
+        QuarantinedFile.objects.filter(
+            run_id=run_id, file=_storable(file)[:1000], copy_status=QuarantinedFile.Copy.COPIED
+        )
+        .exclude(pk__in=record_ids)
+        .order_by("pk")
+        .values_list("stored_path", "copy_detail")
+        .first()
+    )
+    if earlier is None or not os.path.isfile(earlier[0]):
+        return None
+    return _Copy(QuarantinedFile.Copy.COPIED, earlier[1], earlier[0])
+
+
+@dataclass(frozen=True)
+class FinishedCopies:
+    """What `finish_interrupted_copies` did."""
+
+    retried: int  # pending rows whose file was there: copied now (or settled why not)
+    gone: int  # pending rows whose file was gone: marked unreadable
+    partials_removed: int  # stale `.partial-*` files deleted
+
+
+def finish_interrupted_copies(*, source: Source) -> FinishedCopies:
+    """Settle the quarantine copies a sync of `source` that died left undone.
+
+    A batch's quarantine rows are committed as `pending` and copied just after: a process
+    killed in between leaves them `pending` and may leave a `.partial-*` file. Each such row
+    of a run that is over gets its copy now, through the same safe path, if its file is still
+    there (else the row is marked unreadable, the file gone); `.partial-*` files older than
+    STALE_PARTIAL_AGE in the source's quarantine folder are deleted. `run_sync` calls this
+    before each sync of `source`, when no other sync of it is running.
+    """
+    pending: dict[str, list[int]] = {}
+    rows = (
+        source.quarantine.filter(copy_status=QuarantinedFile.Copy.PENDING)
+        .exclude(run__status=SyncRun.Status.RUNNING)
+        .values_list("pk", "file")
+    )
+    for pk, file in rows:
+        pending.setdefault(file, []).append(pk)
+    retried = gone = 0
+    for file, record_ids in pending.items():
+        if file and os.path.lexists(file):
+            _keep_copies(source.pk, {file: record_ids})
+            retried += len(record_ids)
+            continue
+        # No file (a row that should not be pending), or the file went away meanwhile. (A
+        # name that is not UTF-8 is stored escaped, and reads as gone too.)
+        status = QuarantinedFile.Copy.UNREADABLE if file else QuarantinedFile.Copy.NO_FILE
+        detail = "the file was gone when the interrupted copy was retried" if file else ""
+        QuarantinedFile.objects.filter(pk__in=record_ids).update(
+            copy_status=status, copy_detail=detail
+        )
+        gone += len(record_ids)
+    partials = _remove_stale_partials(Path(settings.COLLEAGUE_QUARANTINE_DIR) / str(source.pk))
+    if retried or gone or partials:
+        logger.info(
+            "Source %s: retried %s interrupted quarantine copies (%s more files gone), removed "
+            "%s partial copies",
+            source.pk,
+            retried,
+            gone,
+            partials,
+        )
+    return FinishedCopies(retried=retried, gone=gone, partials_removed=partials)
+
+
+def _remove_stale_partials(folder: Path) -> int:
+    """Delete the `.partial-*` regular files in `folder` older than STALE_PARTIAL_AGE."""
+    cutoff = (timezone.now() - STALE_PARTIAL_AGE).timestamp()
+    removed = 0
+    try:
+        with os.scandir(folder) as entries:
+            stale = [
+                entry.path
+                for entry in entries
+                if entry.name.startswith(PARTIAL_PREFIX)
+                and entry.is_file(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_mtime < cutoff
+            ]
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        logger.warning("Could not list quarantine folder %s: %s", folder, exc)
+        return 0
+    for path in stale:
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            logger.warning("Could not remove partial copy %s: %s", path, exc)
+        else:
+            removed += 1
+    return removed
 
 
 def _copy_into_quarantine(original: Path, folder: Path) -> _Copy:
@@ -540,7 +654,7 @@ def _copy_into_quarantine(original: Path, folder: Path) -> _Copy:
             return _Copy(QuarantinedFile.Copy.TOO_LARGE, f"{size} bytes, over {limit}")
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(prefix=".partial-", dir=folder)
+            descriptor, temporary = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=folder)
         except OSError as exc:
             logger.warning("Could not copy quarantined file %s: %s", original, exc)
             return _Copy(QuarantinedFile.Copy.UNREADABLE, f"quarantine folder: {exc}")

@@ -20,11 +20,14 @@ from pathlib import Path
 from connectors.base import (
     Audience,
     Connector,
+    ListingGap,
     PersonRef,
     SourceBatch,
     SourceContainer,
     SourceDocument,
+    SourceListing,
     SourcePerson,
+    strict_ids,
 )
 from connectors.documents.files import (
     ROOT,
@@ -35,6 +38,7 @@ from connectors.documents.files import (
     failure_from,
     file_entry,
     printable,
+    relative_in,
     walk_tree,
 )
 from connectors.documents.parsing import ParsedDocument, format_of, parse_document
@@ -103,8 +107,36 @@ class DocumentsConnector(Connector):
             yield last
 
     def list_external_ids(self) -> Iterator[str]:
-        """Yield the id of every readable document at the source (a full read)."""
-        return self.external_ids_by_full_fetch()
+        """Yield the id of every document file at the source; raise if a folder failed."""
+        return strict_ids(self.list_source())
+
+    def list_source(self) -> SourceListing:
+        """List the document files at the source by walking it, without reading them.
+
+        A file that is there is listed even if it cannot be parsed now (a document that
+        became corrupt keeps its stored item). A folder that cannot be listed, or a file that
+        cannot be looked at, is a gap holding every id at or under its path.
+        """
+        root = configured_root(self.config)
+        builder = BatchBuilder()
+        try:
+            entries = self._entries(root, builder)
+        except OSError as exc:  # the configured file itself
+            failure = failure_from(root, exc, follow_symlinks=True)
+            return SourceListing(external_ids=frozenset(), gaps=(ListingGap(failure),))
+        gaps = []
+        for failure in builder.failures:
+            relative = None if root.is_file() else relative_in(root, failure.file)
+            if relative is None:
+                gaps.append(ListingGap(failure))
+            else:
+                gap = ListingGap(
+                    failure, external_ids=frozenset({relative}), id_prefixes=(f"{relative}/",)
+                )
+                gaps.append(gap)
+        return SourceListing(
+            external_ids=frozenset(entry.relative for entry in entries), gaps=tuple(gaps)
+        )
 
     def _entries(self, root: Path, builder: BatchBuilder) -> list[FileEntry]:
         if root.is_file():

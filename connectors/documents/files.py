@@ -320,6 +320,15 @@ class BatchBuilder:
         return None
 
 
+def relative_in(root: Path, file: str) -> str | None:
+    """Return `file` (an absolute path a failure names) relative to the folder `root`, as the
+    walk spells it (POSIX, printable); None for the root itself or a path outside it."""
+    relative = os.path.relpath(file, os.path.abspath(root))
+    if relative == os.curdir or relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return None
+    return printable(Path(relative).as_posix())
+
+
 def printable(name: str) -> str:
     """Return a file name as storable text: undecodable bytes become backslash escapes.
 

@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from connectors.base import Connector, SourceBatch, SourceContainer, SourceFailure
+from connectors.base import (
+    Connector,
+    ListingGap,
+    SourceBatch,
+    SourceContainer,
+    SourceFailure,
+    SourceListing,
+    strict_ids,
+)
 from connectors.documents.files import (
     ROOT,
     BatchBuilder,
@@ -37,6 +45,7 @@ from connectors.documents.files import (
     open_regular_file,
     printable,
     read_regular_file,
+    relative_in,
     walk_tree,
 )
 from connectors.email.mbox import SNIFF_BYTES, is_mbox_start, is_message_start, split_mbox
@@ -106,8 +115,21 @@ class EmailFilesConnector(Connector):
             yield last
 
     def list_external_ids(self) -> Iterator[str]:
-        """Yield the id of every message at the source (a full read, without a cursor)."""
-        return self.external_ids_by_full_fetch()
+        """Yield the id of every message at the source; raise if anything failed."""
+        return strict_ids(self.list_source())
+
+    def list_source(self) -> SourceListing:
+        """List the Message-IDs at the source (a full read, without a cursor).
+
+        What fails is a gap holding the stored messages of the mailboxes it may have fed:
+        the mbox itself, the folder or maildir of a message file, every mailbox under a
+        folder that cannot be listed; anything at all when the configured path is one file.
+        """
+        root = configured_root(self.config)
+        single = root.is_file()
+        return self.listing_by_full_fetch(
+            lambda failure: ListingGap(failure) if single else _mailbox_gap(root, failure)
+        )
 
     # Finding files.
 
@@ -212,6 +234,22 @@ class _ReadError:
     was read and rejected."""
 
     failure: SourceFailure
+
+
+def _mailbox_gap(root: Path, failure: SourceFailure) -> ListingGap:
+    """Return the gap of a failure under the folder `root`: the mailboxes its file may feed.
+
+    A message's mailbox is its folder (a maildir's, for cur/ and new/); an mbox is its own.
+    The path alone does not say which it is, so every candidate is kept.
+    """
+    relative = relative_in(root, failure.file)
+    if relative is None:
+        return ListingGap(failure)
+    parent = Path(relative).parent
+    boxes = {relative, parent.as_posix()}
+    if parent.name in MAILDIR_MESSAGE_FOLDERS:
+        boxes.add(parent.parent.as_posix())
+    return ListingGap(failure, containers=frozenset(boxes), container_prefixes=(f"{relative}/",))
 
 
 def _maildir_messages(

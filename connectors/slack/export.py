@@ -30,11 +30,14 @@ from connectors.archives import DEFAULT_LIMITS, ArchiveLimits
 from connectors.base import (
     Connector,
     ContainerKind,
+    ListingGap,
     SourceBatch,
     SourceContainer,
     SourceDocument,
     SourceFailure,
+    SourceListing,
     SourcePerson,
+    strict_ids,
 )
 from connectors.errors import ConnectorConfigError, CorruptFile, FileRejected
 from connectors.slack import parsing
@@ -58,11 +61,20 @@ _PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, Re
 class ExportLimits:
     """Sizes past which a file is refused (LimitExceeded) and batches are split."""
 
-    max_metadata_bytes: int = 200 * 1024**2  # users.json, channels.json...
+    # users.json, channels.json, groups.json, dms.json, mpims.json, decoded in this process.
+    # None: the setting CONNECTORS_SLACK_METADATA_MB (256 MB).
+    max_metadata_bytes: int | None = None
     # One conversation's messages of one day, decoded in this process (JSON takes about 12
     # times its size in memory). None: the setting CONNECTORS_SLACK_DAY_FILE_MB (64 MB).
     max_day_file_bytes: int | None = None
     max_batch_documents: int = 5_000
+
+    @property
+    def metadata_bytes(self) -> int:
+        """The metadata file cap in bytes: `max_metadata_bytes`, else the setting now."""
+        if self.max_metadata_bytes is not None:
+            return self.max_metadata_bytes
+        return _limits.slack_metadata_bytes()
 
     @property
     def day_file_bytes(self) -> int:
@@ -129,6 +141,8 @@ class _Read:
     failures: list[SourceFailure] = field(default_factory=list)
     # The subset of failures that are whole day files (not single records).
     unreadable: list[SourceFailure] = field(default_factory=list)
+    # Records that failed, with the id of the message each is about when its ts is readable.
+    records: list[tuple[SourceFailure, str | None]] = field(default_factory=list)
 
 
 class SlackExportConnector(Connector):
@@ -225,20 +239,43 @@ class SlackExportConnector(Connector):
         Raises the FileRejected of the first archive, file or folder that cannot be read:
         an incomplete list must never be taken as "everything else was deleted".
         """
+        return strict_ids(self.list_source())
+
+    def list_source(self) -> SourceListing:
+        """List the id of every message `fetch(cursor=None)` would yield, and the gaps.
+
+        A day file that cannot be read is a gap holding its conversation's messages; a
+        record that fails, the message its ts names (none, without a readable ts).
+        What may hide whole conversations (an archive that cannot be read, a folder that
+        matches no conversation, as all do when channels.json cannot be read, a link) holds
+        everything: nothing is pruned.
+        """
         path = self._path()
-        with open_export(path, archive_limits=self.archive_limits) as files:
+        try:
+            files = open_export(path, archive_limits=self.archive_limits)
+        except FileRejected as exc:
+            return SourceListing(frozenset(), gaps=(ListingGap(_export_failure(path, exc)),))
+        ids: set[str] = set()
+        gaps: list[ListingGap] = []
+        with files:
             layout = find_layout(files.names())
             if layout is None:
-                raise CorruptFile(f"{path.name} is not a Slack export")
+                error = CorruptFile(f"{path.name} is not a Slack export")
+                return SourceListing(frozenset(), gaps=(ListingGap(_export_failure(path, error)),))
             plan = self._plan(files, layout, self._workspace_url(), ExportCursor())
-            if plan.unlisted:
-                raise _rejection(plan.unlisted[0])
+            gaps.extend(ListingGap(failure) for failure in plan.unlisted)
             for conversation in plan.conversations:
+                channel = frozenset({conversation.container.external_id})
                 read = self._read_conversation(files, conversation, plan.context)
-                if read.unreadable:
-                    raise _rejection(read.unreadable[0])
-                for document in read.documents:
-                    yield document.external_id
+                ids.update(document.external_id for document in read.documents)
+                gaps.extend(ListingGap(failure, containers=channel) for failure in read.unreadable)
+                # A record without a readable ts cannot be a stored message: ids come from ts.
+                gaps.extend(
+                    ListingGap(failure, external_ids=frozenset({external_id}))
+                    for failure, external_id in read.records
+                    if external_id is not None
+                )
+        return SourceListing(frozenset(ids), gaps=tuple(gaps))
 
     def _increments(
         self,
@@ -341,7 +378,10 @@ class SlackExportConnector(Connector):
         # that match no conversation: both make the list of ids incomplete.
         rejected = [_failure(files, name, exc) for name, exc in files.rejected()]
         failures = list(rejected)
-        max_bytes = self.limits.max_metadata_bytes
+        # Over the cap, a file is quarantined (LimitExceeded) and the rest goes on: without
+        # users.json authors stay unresolved; without a conversation list, its folders are
+        # skipped (and reported) rather than filed under a guessed audience.
+        max_bytes = self.limits.metadata_bytes
 
         users: list[Any] = []
         users_name = layout.metadata("users.json") or ""
@@ -476,10 +516,12 @@ class SlackExportConnector(Connector):
                     )
                 except FileRejected as exc:
                     read.failures.append(_failure(files, name, exc, record=f"[{index}]"))
+                    read.records.append((read.failures[-1], _record_id(channel_id, record)))
                     continue
                 except _PARSE_ERRORS as exc:
                     error = CorruptFile(f"unexpected record: {exc!r}"[:300])
                     read.failures.append(_failure(files, name, error, record=f"[{index}]"))
+                    read.records.append((read.failures[-1], _record_id(channel_id, record)))
                     continue
                 if document is None or document.external_id in deleted:
                     continue
@@ -973,7 +1015,7 @@ def _export_failure(path: Path, error: FileRejected) -> SourceFailure:
     )
 
 
-def _rejection(failure: SourceFailure) -> FileRejected:
-    """Return the typed error a failure records, to raise it again."""
-    kinds = {cls.__name__: cls for cls in FileRejected.__subclasses__()}
-    return kinds.get(failure.error_type, FileRejected)(f"{failure.path}: {failure.message}")
+def _record_id(channel_id: str, record: object) -> str | None:
+    """Return the id of the message a record that failed is about, if its ts says."""
+    ts = parsing.record_ts(record)
+    return None if ts is None else f"{channel_id}/{ts}"

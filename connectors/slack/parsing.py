@@ -289,6 +289,20 @@ def deleted_ts(record: object) -> str | None:
     return None
 
 
+def record_ts(record: object) -> str | None:
+    """Return the ts of the message a record is about (the original's, for an edit), or
+    None if the record has none that reads as a Slack timestamp."""
+    if not isinstance(record, dict):
+        return None
+    inner = record.get("message")
+    if record.get("subtype") == "message_changed" and isinstance(inner, dict):
+        record = inner
+    try:
+        return _ts_text(record.get("ts"))
+    except CorruptFile:
+        return None
+
+
 def bot_author(record: object) -> str | None:
     """Return the bot id of a message a bot posted without a user id (webhooks, old bots)."""
     if not isinstance(record, dict) or _valid_id(record.get("user")):

@@ -26,11 +26,14 @@ from typing import Any
 from connectors.base import (
     Audience,
     Connector,
+    ListingGap,
     PersonRef,
     SourceBatch,
     SourceContainer,
     SourceDocument,
+    SourceListing,
     SourcePerson,
+    strict_ids,
 )
 from connectors.documents.files import failure_from, printable, read_regular_file
 from connectors.documents.parsing import parse_document
@@ -92,8 +95,21 @@ class UploadsConnector(Connector):
             )
 
     def list_external_ids(self) -> Iterator[str]:
-        """Yield the id of every upload that can be read (a full read)."""
-        return self.external_ids_by_full_fetch()
+        """Yield the id of every completed upload; raise if the folder cannot be listed."""
+        return strict_ids(self.list_source())
+
+    def list_source(self) -> SourceListing:
+        """List the completed uploads by their folders, without reading them.
+
+        An upload whose folder is there is listed even if its document cannot be read now,
+        so its stored item stays. A root that cannot be listed is a gap holding everything.
+        """
+        try:
+            names = self._uploads_after("")
+        except OSError as exc:
+            failure = failure_from(self.root, exc)
+            return SourceListing(external_ids=frozenset(), gaps=(ListingGap(failure),))
+        return SourceListing(external_ids=frozenset(names))
 
     def _uploads_after(self, cursor: str) -> list[str]:
         """Return the names of the completed upload folders after `cursor`, sorted."""

@@ -52,3 +52,11 @@ class ConnectorContract:
     def test_list_external_ids_covers_fetched_ids(self) -> None:
         fetched = {document.external_id for document in self.documents(self.fetch_all())}
         assert fetched <= set(self.make_connector().list_external_ids())
+
+    def test_list_source_covers_fetched_ids_and_reports_no_gap_for_a_readable_source(
+        self,
+    ) -> None:
+        fetched = {document.external_id for document in self.documents(self.fetch_all())}
+        listing = self.make_connector().list_source()
+        assert fetched <= listing.external_ids
+        assert not listing.gaps

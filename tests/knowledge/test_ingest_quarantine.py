@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import time
 import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -243,3 +244,102 @@ def test_the_ingest_json_keeps_its_shape(tmp_path: Path) -> None:
     assert summary["quarantined"] == [
         {"path": str(folder / "empty.txt"), "error": "EmptyDocument: the file is empty (0 bytes)"}
     ]
+
+
+# --- a sync killed between storing a batch and copying its files -----------------------------
+
+
+def test_copies_a_killed_sync_left_pending_are_made_by_the_next_sync(
+    tmp_path: Path, on_commit: OnCommit
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "keys.txt").write_text("Rotate the billing keys every quarter.")
+    source = create_source(name="docs", kind="docs", config={"path": str(docs)})
+    still_there = tmp_path / "broken.pdf"
+    still_there.write_bytes(b"%PDF-1.4 garbage")
+    gone = tmp_path / "gone.pdf"
+    gone.write_bytes(b"%PDF-1.4 gone since")
+    # The batch is stored; the process dies before its on-commit copies run.
+    with on_commit(execute=False):
+        ingest_batch(source=source, batch=failing(failure_of(still_there), failure_of(gone)))
+    assert {q.copy_status for q in QuarantinedFile.objects.all()} == {QuarantinedFile.Copy.PENDING}
+    gone.unlink()
+
+    _synced(source, on_commit)
+
+    copied = QuarantinedFile.objects.get(file=str(still_there))
+    assert copied.copy_status == QuarantinedFile.Copy.COPIED
+    assert digest(Path(copied.stored_path)) == digest(still_there)
+    missing = QuarantinedFile.objects.get(file=str(gone))
+    assert (missing.copy_status, missing.stored_path) == (QuarantinedFile.Copy.UNREADABLE, "")
+    assert "gone" in missing.copy_detail
+    assert not QuarantinedFile.objects.filter(copy_status=QuarantinedFile.Copy.PENDING).exists()
+
+
+def test_partial_copies_older_than_an_hour_are_deleted_by_the_next_sync(
+    tmp_path: Path, on_commit: OnCommit
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "keys.txt").write_text("Rotate the billing keys every quarter.")
+    source = create_source(name="docs", kind="docs", config={"path": str(docs)})
+    folder = Path(settings.COLLEAGUE_QUARANTINE_DIR) / str(source.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = folder / ".partial-k1ll3d"
+    stale.write_bytes(b"half a copy")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    fresh = folder / ".partial-wr1t1ng"  # another process may be writing it right now
+    fresh.write_bytes(b"a copy being written")
+    old_copy = folder / "0123456789abcdef-report.pdf"  # a finished copy, however old
+    old_copy.write_bytes(b"%PDF")
+    os.utime(old_copy, (two_hours_ago, two_hours_ago))
+    other = Path(settings.COLLEAGUE_QUARANTINE_DIR) / str(source.pk + 1)
+    other.mkdir(parents=True, exist_ok=True)
+    elsewhere = other / ".partial-0th3r"  # another source's folder is left to its own syncs
+    elsewhere.write_bytes(b"half")
+    os.utime(elsewhere, (two_hours_ago, two_hours_ago))
+
+    _synced(source, on_commit)
+
+    assert not stale.exists()
+    assert fresh.exists()
+    assert old_copy.exists()
+    assert elsewhere.exists()
+
+
+def test_an_archive_named_by_failures_in_several_batches_is_copied_once_per_run(
+    tmp_path: Path, on_commit: OnCommit
+) -> None:
+    export = tmp_path / "export.zip"
+    users = [{"id": "U1", "team_id": "T1", "name": "ada"}]
+    channels = [
+        {"id": "C1", "name": "general", "members": ["U1"]},
+        {"id": "C2", "name": "random", "members": ["U1"]},
+    ]
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr("users.json", json.dumps(users))
+        archive.writestr("channels.json", json.dumps(channels))
+        for number, channel in enumerate(("general", "random")):
+            day = [{"user": "U1", "text": f"hello {channel}", "ts": f"145283735{number}.000001"}]
+            archive.writestr(f"{channel}/2016-01-15.json", json.dumps(day))
+            archive.writestr(f"{channel}/2016-01-16.json", b"[not json")
+    source = create_source(name="slack", kind="slack-export", config={"path": str(export)})
+    with on_commit(execute=False) as callbacks:
+        run = run_sync(source=source)
+    # One batch per conversation: each names the archive, and each copies once committed.
+    first_copy: os.stat_result | None = None
+    for callback in callbacks:
+        callback()
+        stored = QuarantinedFile.objects.exclude(stored_path="").first()
+        if first_copy is None and stored is not None:
+            first_copy = os.stat(stored.stored_path)
+    records = list(QuarantinedFile.objects.filter(run=run).order_by("id"))
+    assert [r.member for r in records] == ["general/2016-01-16.json", "random/2016-01-16.json"]
+    assert {r.copy_status for r in records} == {QuarantinedFile.Copy.COPIED}
+    assert len({r.stored_path for r in records}) == 1
+    assert first_copy is not None
+    again = os.stat(records[0].stored_path)
+    assert (again.st_ino, again.st_mtime_ns) == (first_copy.st_ino, first_copy.st_mtime_ns)
+    assert len(quarantine_files()) == 1

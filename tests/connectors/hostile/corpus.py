@@ -26,6 +26,7 @@ from pathlib import Path
 import docx
 from pypdf import PdfWriter
 
+from connectors.limits import DEFAULT_SLACK_METADATA_MB
 from tests.connectors.documents.builders import document_xml, minimal_pdf, paragraph
 from tests.connectors.hostile import zips
 
@@ -1466,9 +1467,10 @@ def slack_cases() -> list[Case]:
         ),
         Case(
             "huge-channels-folder",
-            _write_folder_export(channels_size=201 * MiB),
+            # Just over CONNECTORS_SLACK_METADATA_MB's default.
+            _write_folder_export(channels_size=(DEFAULT_SLACK_METADATA_MB + 1) * MiB),
             _outcomes("LimitExceeded", "CorruptFile"),
-            "a 201 MB channels.json (sparse): refused, and its folders' messages are not misfiled",
+            "a 257 MB channels.json (sparse): refused, and its folders' messages are not misfiled",
         ),
     ]
 

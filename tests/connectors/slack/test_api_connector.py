@@ -533,7 +533,7 @@ def test_run_sync_stores_the_workspace_then_nothing_new_then_prunes(
     assert third.items_created == 1
     # A message deleted at Slack is pruned; the rest stays.
     slack.delete(ids.general, ids.snippet)
-    assert prune_source(source=source) == 1
+    assert prune_source(source=source).deleted == 1
     assert not stored.filter(external_id=f"{ids.general}/{ids.snippet}").exists()
     assert stored.count() == 8
 

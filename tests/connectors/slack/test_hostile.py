@@ -201,8 +201,10 @@ def test_records_of_the_wrong_shape_fail_one_by_one(tmp_path: Path) -> None:
         (f"export:enrique/2016-01-15.json[{index}]", "CorruptFile") for index in (1, 2, 3)
     ]
     assert len(documents(batches)) == 147
-    # Records that never become documents do not stop pruning.
-    assert len(set(connector(export).list_external_ids())) == 147
+    # A failed record keeps only the message its ts names; one without a ts keeps nothing.
+    listing = connector(export).list_source()
+    assert len(listing.external_ids) == 147
+    assert [gap.external_ids for gap in listing.gaps] == [{"C0JGLMMNX/1.0"}]
 
 
 def test_a_channels_json_that_is_not_a_list_hides_nothing_it_cannot_place(tmp_path: Path) -> None:
