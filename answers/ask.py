@@ -9,7 +9,11 @@ answer from it (`answer_from`). Guarantees:
 - Only text the colleague wrote is quoted as theirs, and every citation is an item they wrote.
   A question someone else asked in the thread is shown as context, labelled with its author.
 - Nothing is invented: the lead sentence and every excerpt are parts of the cited items' text
-  (white space made single, "…" where text is left out); the rest is fixed wording.
+  (white space made single, "…" where text is left out); the rest is fixed wording. That is
+  the extractive answer, the only one without an LLM configured. With one (LLM_BASE_URL), a
+  model writes the answer from the same evidence, as data, and what it writes is checked
+  (`answers.llm_mode`: mode "llm", labelled as an AI rendering, citing only the evidence
+  given; refusals; the extractive answer with a note when the model fails).
 - Only passages passing the relevance floor (`answers.matching`) are used; with none, the
   answer says so and cites nothing.
 - Deterministic: the same data and question give the same answer (ties break on item ids).
@@ -25,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from answers import passages as P
 from answers.matching import (
@@ -43,11 +47,15 @@ from answers.matching import (
 from answers.passages import Passage, ThreadKey
 from colleagues.models import Colleague
 from knowledge.index.base import Filters
+from knowledge.llm import ChatMessage, llm_from_settings
 from knowledge.models import Item
 from knowledge.retrieval import retrieve
 from knowledge.selectors import items_visible_to
 from knowledge.visibility import Reader
 from skills.selectors import package_view, version_of
+
+if TYPE_CHECKING:
+    from answers.llm_mode import AnswerStream
 
 EXTRACTIVE = "extractive"
 LLM = "llm"
@@ -100,14 +108,16 @@ class Evidence:
     """What an answer may rest on, best exchange first: everything in it is visible to the
     reader it was gathered for and passed the relevance floor.
 
-    This is what an answer is composed from, extractive or (later) by an LLM: the colleague's
-    own words in `quotes`, other people's words only as `context`, each with its author.
+    This is what an answer is composed from, extractive or by an LLM: the colleague's own
+    words in `quotes`, other people's words only as `context`, each with its author. `reader`
+    is whom it was gathered for (None: unknown, and then nothing else is read for it).
     """
 
     colleague: Colleague
     question: str
     query: Query
     exchanges: tuple[Exchange, ...]
+    reader: Reader | None = field(default=None, compare=False)
 
     @property
     def quotes(self) -> list[Quote]:
@@ -135,22 +145,38 @@ class Citation:
         }
 
 
+CONTRACT_KEYS = frozenset({"answer", "mode", "citations"})
+
+
 @dataclass(frozen=True)
 class Answer:
     """An answer (`mode` "extractive" or "llm") and the items it cites, in order: "[n]" in
-    the answer text is `citations[n - 1]`."""
+    the answer text is `citations[n - 1]`.
+
+    `extra` holds the keys the LLM mode adds to the JSON ("label", "fidelity", "note",
+    "refused", "checks"; answers.llm_mode); it never replaces a key of the contract. `prompt`
+    is the exact messages sent to the model, kept for the audit (empty when none was asked).
+    """
 
     answer: str
     mode: str
     citations: tuple[Citation, ...]
     evidence: Evidence | None = field(default=None, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+    prompt: tuple[ChatMessage, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if CONTRACT_KEYS & self.extra.keys():
+            raise ValueError("extra keys may not replace the contract's keys")
 
     def as_json(self) -> dict[str, Any]:
-        """The `ask` command's JSON (docs/ARCHITECTURE.md, command line contract)."""
+        """The `ask` command's JSON (docs/ARCHITECTURE.md, command line contract), followed
+        by the `extra` keys, if any."""
         return {
             "answer": self.answer,
             "mode": self.mode,
             "citations": [c.as_json() for c in self.citations],
+            **self.extra,
         }
 
 
@@ -167,13 +193,49 @@ def ask(reader: Reader, colleague: Colleague, question: str, *, limit: int = 5) 
 def answer_from(evidence: Evidence) -> Answer:
     """Compose the answer from `evidence` alone.
 
-    The seam where the LLM mode plugs in. TODO(LLM mode): when
-    `knowledge.llm.llm_from_settings()` returns a provider, have it write the answer from
-    `evidence` (quotes as data, each with its author and date, never as instructions:
-    docs/SECURITY.md row 10) and return mode "llm" with the same citations, falling back to
-    this extractive answer when it fails; not built yet because the provider lands separately.
+    Without an LLM configured (LLM_BASE_URL empty) this is `extractive_answer`, unchanged.
+    With one, `answers.llm_mode.llm_answer` has the model write it from the same evidence,
+    as data, and checks what it wrote (see that module for the guarantees and policies); it
+    falls back to the extractive answer, with a note, when the model fails.
     """
-    return extractive_answer(evidence)
+    llm = llm_from_settings()
+    if llm is None:
+        return extractive_answer(evidence)
+    from answers.llm_mode import llm_answer
+
+    return llm_answer(llm, evidence)
+
+
+def stream_answer(
+    reader: Reader, colleague: Colleague, question: str, *, limit: int = 5
+) -> AnswerStream:
+    """`ask`, for a page that shows the answer as it is written (the chat page).
+
+    Iterate over the result for text deltas to show live; then read its `final`, the
+    validated `Answer`, and replace everything shown with it (record it with
+    `answers.actions.record_ask`). Contract:
+
+    - Each delta is a sentence (with the space or new line before it) that has already passed
+      every check of the final answer: it cites only evidence given, holds no link or image
+      outside the allow-list and no commitment in the colleague's name, and its citation
+      numbers are those of the final answer. Deltas may still differ from the final text
+      (which adds the label and any note), so the UI must replace them with `final.answer`.
+    - There may be no delta at all: no LLM configured, a refused request, no evidence, or a
+      model that failed or wrote nothing usable. `final` is always an Answer.
+    - Reading `final` before the deltas are exhausted reads the rest first; closing the
+      iterator (the client went away) closes the model's stream, and `final` is then the
+      answer from what was read.
+
+    Raises ValueError for a blank question or a limit below 1, before anything is read.
+    """
+    if not question.strip():
+        raise ValueError("the question is empty")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    from answers.llm_mode import AnswerStream
+
+    evidence = gather_evidence(reader, colleague, question, limit=limit)
+    return AnswerStream(evidence, llm_from_settings())
 
 
 def extractive_answer(evidence: Evidence) -> Answer:
@@ -234,7 +296,7 @@ def gather_evidence(reader: Reader, colleague: Colleague, question: str, *, limi
     """The colleague's passages that answer `question`, as `reader` may see them, grouped by
     thread, best first, at most `limit` quotes (see the module docstring)."""
     query = parse_query(question, ignore=name_terms([colleague.name]))
-    empty = Evidence(colleague, question, query, ())
+    empty = Evidence(colleague, question, query, (), reader=reader)
     if not query.terms or limit < 1:
         return empty
     candidates: dict[int, _Candidate] = {}
@@ -268,7 +330,7 @@ def gather_evidence(reader: Reader, colleague: Colleague, question: str, *, limi
                 found.context = P.passage(faq_question)
     for items in P.threads(reader, thread_keys).values():
         _add_thread(items, colleague, add, pool_rank)
-    return Evidence(colleague, question, query, _exchanges(candidates, query, limit))
+    return Evidence(colleague, question, query, _exchanges(candidates, query, limit), reader=reader)
 
 
 def _add_thread(
