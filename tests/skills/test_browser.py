@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,8 @@ def test_package_page_style_check_and_correction(page, tmp_path: Path) -> None: 
     page.get_by_text("Rebuilding 17 packages").wait_for()
     page.get_by_text("Up to date: 17").wait_for(timeout=120_000)
     assert page.locator("progress").count() == 0
+    # The rebuild thread closes its database connections as it ends; wait for that before the
+    # test database is dropped.
+    for thread in threading.enumerate():
+        if thread.name == "skill-rebuild":
+            thread.join(timeout=60)
