@@ -1127,24 +1127,7 @@ class _Analyser:
                 head, _, tail = path.partition("/")
                 if head not in STOPWORDS and tail not in STOPWORDS and len(tail) > 2:
                     found[path].add(text.entry.id)
-        result = []
-        for repo, items in found.items():
-            if len(items) < MIN_ITEMS or repo.lower() in exclude:
-                continue
-            evidence = sorted(
-                items, key=lambda i: (-self.by_id[i].entry.created_at.timestamp(), -i)
-            )
-            result.append(
-                System(
-                    name=repo,
-                    kind="repository",
-                    score=round(MIN_Z + math.log(len(items)), 3),
-                    count=len(items),
-                    asked=0,
-                    evidence=evidence[:EVIDENCE_LIMIT],
-                )
-            )
-        return result
+        return self._named_systems(found, "repository", exclude)
 
     def _code_spans(self, exclude: set[str]) -> list[System]:
         found: dict[str, set[int]] = defaultdict(set)
@@ -1153,17 +1136,23 @@ class _Analyser:
                 span = span.strip()
                 if span and " " not in span:
                     found[span].add(text.entry.id)
+        return self._named_systems(found, "code", exclude)
+
+    def _named_systems(
+        self, found: dict[str, set[int]], kind: str, exclude: set[str]
+    ) -> list[System]:
+        """Names seen in at least MIN_ITEMS items, not excluded, newest evidence first."""
         result = []
-        for span, items in found.items():
-            if len(items) < MIN_ITEMS or span.lower() in exclude:
+        for name, items in found.items():
+            if len(items) < MIN_ITEMS or name.lower() in exclude:
                 continue
             evidence = sorted(
                 items, key=lambda i: (-self.by_id[i].entry.created_at.timestamp(), -i)
             )
             result.append(
                 System(
-                    name=span,
-                    kind="code",
+                    name=name,
+                    kind=kind,
                     score=round(MIN_Z + math.log(len(items)), 3),
                     count=len(items),
                     asked=0,
