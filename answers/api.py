@@ -4,7 +4,6 @@ return the JSON of the `ask` and `who_knows` commands; every question is an audi
 from __future__ import annotations
 
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -14,19 +13,22 @@ from rest_framework.views import APIView
 from answers.actions import record_ask, record_who_knows
 from answers.ask import EXTRACTIVE, LLM, ask
 from answers.who_knows import results_json, who_knows
+from colleagues.access import User, can_view_package
 from colleagues.models import Colleague
 from colleagues.selectors import colleague_by_email
 from knowledge.visibility import reader_for
 
 
-def colleague_named(value: str) -> Colleague:
-    """The colleague with this slug or e-mail address; Http404 when there is none."""
+def colleague_named(value: str, user: User) -> Colleague:
+    """The colleague with this slug or e-mail address whose package `user` may open; Http404
+    when there is none or they may not."""
     if "@" in value:
         found = colleague_by_email(value)
-        if found is None:
-            raise Http404("No such colleague.")
-        return found
-    return get_object_or_404(Colleague, slug=value)
+    else:
+        found = Colleague.objects.filter(slug=value).first()
+    if found is None or not can_view_package(user, found):
+        raise Http404("No such colleague.")
+    return found
 
 
 class AskInputSerializer(serializers.Serializer):
@@ -59,7 +61,7 @@ class AskApi(APIView):
     def post(self, request: Request) -> Response:
         data = AskInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        colleague = colleague_named(data.validated_data["colleague"])
+        colleague = colleague_named(data.validated_data["colleague"], request.user)
         question = data.validated_data["question"]
         reader = reader_for(request.user)
         answer = ask(reader, colleague, question, limit=data.validated_data["limit"])

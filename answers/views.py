@@ -6,9 +6,9 @@ Answers are made for the requesting user; a conversation is shown to its owner o
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -23,7 +23,8 @@ from answers.conversations import (
 from answers.forms import FeedbackForm, QuestionForm
 from answers.models import Conversation, Feedback, Turn
 from answers.who_knows import who_knows
-from colleagues.models import Colleague
+from colleagues.access import can_curate_package, grants_held_by, viewable_colleague
+from colleagues.models import AccessGrant
 from knowledge.visibility import reader_for
 
 
@@ -35,7 +36,7 @@ def _user(request: HttpRequest) -> User:
 @login_required
 def chat(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
     """The user's conversations with this colleague's package; one of them open (or none)."""
-    colleague = get_object_or_404(Colleague, slug=slug)
+    colleague = viewable_colleague(request.user, slug)
     user = _user(request)
     conversations = Conversation.objects.filter(user=user, colleague=colleague)
     conversation = get_object_or_404(conversations, pk=pk) if pk is not None else None
@@ -100,22 +101,31 @@ def who_knows_page(request: HttpRequest) -> HttpResponse:
     return render(request, "answers/who_knows.html", {"question": question, "experts": experts})
 
 
-@staff_member_required
+@login_required
 def feedback_queue(request: HttpRequest) -> HttpResponse:
-    """Suggested corrections waiting for a curator, and the latest verdicts."""
-    pending = Feedback.objects.filter(review=Feedback.Review.PENDING).select_related(
-        "turn__conversation__colleague", "user"
-    )
-    recent = Feedback.objects.exclude(review=Feedback.Review.PENDING).select_related(
-        "turn__conversation__colleague", "user"
-    )[:50]
+    """Suggested corrections waiting for a curator, and the latest verdicts: of every package
+    for curators by role, of the packages they hold a curator grant on for the others."""
+    feedback = Feedback.objects.select_related("turn__conversation__colleague", "user")
+    if not request.user.has_perm("colleagues.curate_packages"):
+        curated = grants_held_by(request.user).filter(level=AccessGrant.Level.CURATOR)
+        if not curated.exists():
+            raise PermissionDenied("Only curators review feedback.")
+        feedback = feedback.filter(
+            turn__conversation__colleague_id__in=curated.values("colleague_id")
+        )
+    pending = feedback.filter(review=Feedback.Review.PENDING)
+    recent = feedback.exclude(review=Feedback.Review.PENDING)[:50]
     return render(request, "answers/feedback.html", {"pending": pending, "recent": recent})
 
 
-@staff_member_required
+@login_required
 @require_POST
 def review(request: HttpRequest, feedback_id: int) -> HttpResponse:
-    item = get_object_or_404(Feedback, pk=feedback_id)
+    item = get_object_or_404(
+        Feedback.objects.select_related("turn__conversation__colleague"), pk=feedback_id
+    )
+    if not can_curate_package(request.user, item.turn.conversation.colleague):
+        raise Http404("No such feedback.")
     accept = request.POST.get("decision") == "accept"
     try:
         review_feedback(item, curator=_user(request), accept=accept)

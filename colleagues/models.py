@@ -106,3 +106,74 @@ class Identity(models.Model):
     @property
     def is_external(self) -> bool:
         return self.colleague_id is None
+
+
+class AccessGrant(models.Model):
+    """Someone may view (or curate) one colleague's skill package, until it expires or is revoked.
+
+    The grantee is exactly one of: a login user, a Django group (LDAP groups arrive as mirrored
+    Django groups), or a department (members are the users whose colleague is in it). A grant
+    also widens what its holders see of the colleague's own writing: every item the colleague
+    authored, whatever its audience at the source (knowledge.visibility).
+    """
+
+    class Level(models.TextChoices):
+        VIEWER = "viewer", "Viewer"
+        CURATOR = "curator", "Curator"
+
+    colleague = models.ForeignKey(Colleague, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="package_grants",
+    )
+    group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    department = models.CharField(max_length=200, blank=True)
+    level = models.CharField(max_length=16, choices=Level.choices, default=Level.VIEWER)
+    reason = models.CharField(max_length=500, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True, department="")
+                    | models.Q(user__isnull=True, group__isnull=False, department="")
+                    | (models.Q(user__isnull=True, group__isnull=True) & ~models.Q(department=""))
+                ),
+                name="grant_exactly_one_grantee",
+            ),
+        ]
+        # The roles' permissions (colleagues/roles.py).
+        permissions = [
+            ("view_all_packages", "Can view every colleague's skill package"),
+            ("view_team_packages", "Can view the packages of the people they manage"),
+            ("curate_packages", "Can correct, rebuild and curate any skill package"),
+            ("manage_grants", "Can grant and revoke access to skill packages"),
+            ("manage_consent", "Can record colleagues' capture consent"),
+            ("view_audit_reports", "Can read audit reports"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} of {self.colleague} for {self.grantee_label}"
+
+    @property
+    def grantee_label(self) -> str:
+        if self.user_id is not None:
+            return f"user {self.user}"
+        if self.group_id is not None:
+            return f"group {self.group}"
+        return f"department {self.department}"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from colleagues.access import can_view_package, default_access, live_grants
 from colleagues.actions import IdentityChangeRefused, merge_colleagues, split_identity
-from colleagues.models import Colleague, Identity
+from colleagues.forms import ConsentForm, GrantForm
+from colleagues.grants import GrantRefused, grant_access, revoke_grant, set_consent
+from colleagues.models import AccessGrant, Colleague, Identity
 from colleagues.selectors import (
     colleague_by_email,
     colleague_directory,
@@ -54,7 +57,11 @@ def colleague_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "counts": item_counts_by_source(reader, colleague),
         "recent": items_by(reader, colleague)[:20],
         "terms": characteristic_terms(reader, colleague),
+        "can_open_package": can_view_package(request.user, colleague),
+        "can_manage_grants": request.user.has_perm("colleagues.manage_grants"),
     }
+    if request.user.has_perm("colleagues.manage_consent"):
+        context["consent_form"] = ConsentForm(initial={"consent": colleague.consent})
     if request.user.is_staff:
         context["identities"] = colleague.identities.order_by("kind", "value")
         context["merge_candidates"] = merge_candidates(colleague)
@@ -95,4 +102,68 @@ def identity_split(request: HttpRequest, slug: str, identity_id: int) -> HttpRes
         messages.error(request, str(exc))
         return redirect(owner)
     messages.success(request, f"{identity.value} is now {colleague.name}, split from {owner.name}.")
+    return redirect(colleague)
+
+
+@permission_required("colleagues.manage_grants", raise_exception=True)
+def access(request: HttpRequest, slug: str) -> HttpResponse:
+    """Who may open this colleague's package: the grants in force, a form to add one."""
+    colleague = get_object_or_404(Colleague, slug=slug)
+    form = GrantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            grant_access(
+                colleague,
+                user=data["user"],
+                group=data["group"],
+                department=data["department"],
+                level=data["level"],
+                expires_at=data["expires_at"],
+                reason=data["reason"],
+                actor=request.user,
+            )
+        except GrantRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Access granted.")
+            return redirect("colleagues:access", slug=slug)
+    grants = live_grants().filter(colleague=colleague).select_related("user", "group")
+    ended = (
+        AccessGrant.objects.filter(colleague=colleague)
+        .exclude(pk__in=grants.values("pk"))
+        .select_related("user", "group")[:50]
+    )
+    return render(
+        request,
+        "colleagues/access.html",
+        {
+            "colleague": colleague,
+            "grants": grants,
+            "ended": ended,
+            "form": form,
+            "default_access": default_access(),
+        },
+    )
+
+
+@permission_required("colleagues.manage_grants", raise_exception=True)
+@require_POST
+def revoke(request: HttpRequest, slug: str, grant_id: int) -> HttpResponse:
+    grant = get_object_or_404(AccessGrant, pk=grant_id, colleague__slug=slug)
+    revoke_grant(grant, actor=request.user)
+    messages.success(request, f"Revoked: {grant.grantee_label} no longer holds this grant.")
+    return redirect("colleagues:access", slug=slug)
+
+
+@permission_required("colleagues.manage_consent", raise_exception=True)
+@require_POST
+def consent(request: HttpRequest, slug: str) -> HttpResponse:
+    colleague = get_object_or_404(Colleague, slug=slug)
+    form = ConsentForm(request.POST)
+    if form.is_valid():
+        set_consent(colleague, form.cleaned_data["consent"], actor=request.user)
+        messages.success(request, f"Consent recorded: {colleague.get_consent_display()}.")
+    else:
+        messages.error(request, "Choose a consent state.")
     return redirect(colleague)

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
 
-from colleagues.api import ColleagueDetailApi, ColleagueListApi
+from colleagues.api import ColleagueDetailApi, ColleagueListApi, GrantDetailApi, GrantListApi
 from knowledge.api import ItemDetailApi, ItemListApi, SearchApi
 from skills.api import (
     BuildApi,
@@ -21,6 +21,12 @@ urlpatterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),
     path("colleagues/", ColleagueListApi.as_view(), name="api-colleagues"),
     path("colleagues/<slug:slug>/", ColleagueDetailApi.as_view(), name="api-colleague"),
+    path("colleagues/<slug:slug>/grants/", GrantListApi.as_view(), name="api-grants"),
+    path(
+        "colleagues/<slug:slug>/grants/<int:grant_id>/",
+        GrantDetailApi.as_view(),
+        name="api-grant",
+    ),
     path("colleagues/<slug:slug>/skill/", PackageApi.as_view(), name="api-skill"),
     path(
         "colleagues/<slug:slug>/skill/versions/",

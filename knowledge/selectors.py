@@ -14,7 +14,7 @@ from django.http import Http404
 
 from colleagues.models import Colleague
 from knowledge.models import Chunk, Item
-from knowledge.visibility import Reader, visible_audiences
+from knowledge.visibility import Reader, visible_items_condition
 
 
 def items_visible_to(reader: Reader) -> QuerySet[Item]:
@@ -22,14 +22,14 @@ def items_visible_to(reader: Reader) -> QuerySet[Item]:
     items = Item.objects.select_related("author__colleague", "source", "container")
     if reader.unrestricted:
         return items
-    return items.filter(audience__in=visible_audiences(reader))
+    return items.filter(visible_items_condition(reader))
 
 
 def chunks_visible_to(reader: Reader) -> QuerySet[Chunk]:
-    """Chunks `reader` may see (the filter runs on the chunk's own audience column)."""
+    """Chunks `reader` may see (by the chunk's own audience column, or its item's author)."""
     if reader.unrestricted:
         return Chunk.objects.all()
-    return Chunk.objects.filter(audience__in=visible_audiences(reader))
+    return Chunk.objects.filter(visible_items_condition(reader, item="item__"))
 
 
 def items_by(reader: Reader, colleague: Colleague) -> QuerySet[Item]:

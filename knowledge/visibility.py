@@ -1,8 +1,11 @@
-"""Who is reading, and which audiences they belong to.
+"""Who is reading, and what they may see.
 
-A `Reader` is computed afresh for every request or command, so a change of membership takes
-effect on the next one. Every read of items, chunks or anything derived from them filters on
-`visible_audiences(reader)` inside the query (never after a top-k).
+A `Reader` is computed afresh for every request or command, so a change of membership, a
+revoked or expired grant, or a departure takes effect on the next one. A reader sees an item
+when its audience is one of `visible_audiences(reader)` (what they could see at the source) or
+when its author is a colleague whose package they hold a grant on (`granted_colleague_ids`):
+`visible_items_condition` is that rule as one query condition, applied inside every query
+(never after a top-k).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class Reader:
     identity_ids: frozenset[int]
     is_member: bool
     unrestricted: bool = False
+    # Colleagues whose own writing this reader may see through a grant on their package.
+    granted_colleague_ids: frozenset[int] = frozenset()
 
     @classmethod
     def operator(cls) -> Reader:
@@ -48,10 +53,18 @@ class Reader:
 
 
 def reader_for(user: AbstractBaseUser | AnonymousUser | None) -> Reader:
-    """Return the reader for a login user: public items plus their colleague's own."""
+    """Return the reader for a login user: public items, what their identities could see at
+    the sources, and the writing of colleagues whose packages they hold a grant on.
+
+    Nobody: an anonymous or inactive user, and a login whose colleague has departed.
+    """
+    from colleagues.access import granted_colleague_ids
+
     if user is None or not user.is_authenticated or not user.is_active:
         return Reader.nobody()
-    colleague = Colleague.objects.filter(user_id=user.pk).only("id").first()
+    colleague = Colleague.objects.filter(user_id=user.pk).only("id", "status").first()
+    if colleague is not None and colleague.is_departed:
+        return Reader.nobody()
     identity_ids: frozenset[int] = frozenset()
     if colleague is not None:
         identity_ids = frozenset(
@@ -62,6 +75,7 @@ def reader_for(user: AbstractBaseUser | AnonymousUser | None) -> Reader:
         colleague_id=colleague.pk if colleague else None,
         identity_ids=identity_ids,
         is_member=True,
+        granted_colleague_ids=granted_colleague_ids(user),
     )
 
 
@@ -81,3 +95,14 @@ def visible_audiences(reader: Reader) -> QuerySet[Audience]:
         ).values("audience_id")
         condition |= Q(id__in=named) | Q(id__in=via_container)
     return Audience.objects.filter(condition)
+
+
+def visible_items_condition(reader: Reader, *, item: str = "") -> Q:
+    """The condition on items (or, with `item="item__"`, on rows pointing at an item, with
+    their own `audience`) that `reader` may see. Never called for the unrestricted operator.
+    """
+    assert not reader.unrestricted
+    condition = Q(audience__in=visible_audiences(reader))
+    if reader.is_member and reader.granted_colleague_ids:
+        condition |= Q(**{f"{item}author__colleague_id__in": sorted(reader.granted_colleague_ids)})
+    return condition

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from colleagues.access import (
+    can_curate_package,
+    curated_colleague,
+    own_colleague,
+    viewable_colleague,
+)
 from colleagues.models import Colleague
 from knowledge.visibility import reader_for
 from skills import tasks
@@ -36,8 +42,14 @@ VERSION_PARAM = OpenApiParameter(
 )
 
 
-def _colleague(slug: str) -> Colleague:
-    return get_object_or_404(Colleague, slug=slug)
+def _colleague(request: Request, slug: str) -> Colleague:
+    """The colleague whose package the caller may open; 404 otherwise."""
+    return viewable_colleague(request.user, slug)
+
+
+def _is_own(request: Request, colleague: Colleague) -> bool:
+    own = own_colleague(request.user)
+    return own is not None and own.pk == colleague.pk
 
 
 def _version(colleague: Colleague, raw: str | None) -> SkillVersion:
@@ -77,7 +89,7 @@ class PackageApi(APIView):
 
     @extend_schema(parameters=[VERSION_PARAM], responses=PackageOutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        colleague = _colleague(slug)
+        colleague = _colleague(request, slug)
         version = _version(colleague, request.query_params.get("version"))
         view = package_view(reader_for(request.user), version)
         package = version.package
@@ -98,7 +110,7 @@ class VersionListApi(APIView):
 
     @extend_schema(responses=VersionSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        return Response(VersionSerializer(versions_of(_colleague(slug)), many=True).data)
+        return Response(VersionSerializer(versions_of(_colleague(request, slug)), many=True).data)
 
 
 class DiffOutputSerializer(serializers.Serializer):
@@ -117,7 +129,7 @@ class DiffApi(APIView):
         responses=DiffOutputSerializer(many=True),
     )
     def get(self, request: Request, slug: str) -> Response:
-        colleague = _colleague(slug)
+        colleague = _colleague(request, slug)
         old = _version(colleague, request.query_params.get("from") or "x")
         new = _version(colleague, request.query_params.get("to") or "x")
         diffs = diff_versions(reader_for(request.user), old, new)
@@ -138,13 +150,16 @@ class CorrectionListApi(APIView):
 
     @extend_schema(responses=CorrectionSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        package = package_of(_colleague(slug))
+        package = package_of(_colleague(request, slug))
         rows = active_corrections(package) if package else Correction.objects.none()
         return Response(CorrectionSerializer(rows, many=True).data)
 
     @extend_schema(request=CorrectionSerializer, responses={201: VersionSerializer})
     def post(self, request: Request, slug: str) -> Response:
-        package = package_of(_colleague(slug))
+        colleague = _colleague(request, slug)
+        if not (can_curate_package(request.user, colleague) or _is_own(request, colleague)):
+            raise PermissionDenied("Only the package's curators, or its colleague, correct it.")
+        package = package_of(colleague)
         if package is None:
             raise Http404("No skill package yet.")
         data = CorrectionSerializer(data=request.data)
@@ -168,13 +183,11 @@ class RollbackInputSerializer(serializers.Serializer):
 
 
 class RollbackApi(APIView):
-    """Write a new version repeating an older one (administrators)."""
-
-    permission_classes = [IsAdminUser]
+    """Write a new version repeating an older one (the package's curators)."""
 
     @extend_schema(request=RollbackInputSerializer, responses={201: VersionSerializer})
     def post(self, request: Request, slug: str) -> Response:
-        package = get_object_or_404(SkillPackage, colleague__slug=slug)
+        package = get_object_or_404(SkillPackage, colleague=curated_colleague(request.user, slug))
         data = RollbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -185,13 +198,11 @@ class RollbackApi(APIView):
 
 
 class BuildApi(APIView):
-    """Queue a build of the package (administrators); its status shows on the package."""
-
-    permission_classes = [IsAdminUser]
+    """Queue a build of the package (its curators); its status shows on the package."""
 
     @extend_schema(request=None, responses={202: None})
     def post(self, request: Request, slug: str) -> Response:
-        colleague = _colleague(slug)
+        colleague = curated_colleague(request.user, slug)
         SkillPackage.objects.get_or_create(colleague=colleague)
         tasks.build_skill_package.delay(colleague.pk, request.user.pk)
         return Response(status=status.HTTP_202_ACCEPTED)
@@ -202,7 +213,7 @@ class ExportApi(APIView):
 
     @extend_schema(parameters=[VERSION_PARAM], responses={(200, "application/zip"): bytes})
     def get(self, request: Request, slug: str) -> HttpResponse:
-        colleague = _colleague(slug)
+        colleague = _colleague(request, slug)
         version = _version(colleague, request.query_params.get("version"))
         download = download_package(
             reader_for(request.user), version, actor=request.user, via="api"

@@ -1,7 +1,9 @@
 """Intranet pages of a colleague's skill package: the package, its versions and corrections.
 
 Everything shown is rendered for the requesting user (`skills.selectors`); a download is an
-audited export of exactly that.
+audited export of exactly that. Who may open a package, and who may curate it, is
+colleagues.access: a package the user may not open is a 404; curating without the right is a
+403.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from collections import Counter
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from colleagues.access import (
+    can_curate_package,
+    curated_colleague,
+    own_colleague,
+    viewable_colleague,
+)
 from colleagues.models import Colleague
 from knowledge.visibility import reader_for
 from skills import tasks
@@ -44,7 +51,7 @@ from skills.selectors import (
 )
 
 
-@staff_member_required
+@permission_required("colleagues.curate_packages", raise_exception=True)
 def overview(request: HttpRequest) -> HttpResponse:
     """Every package's build status; progress of a rebuild of all of them."""
     packages = list(
@@ -66,7 +73,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "skills/overview.html", context)
 
 
-@staff_member_required
+@permission_required("colleagues.curate_packages", raise_exception=True)
 @require_POST
 def rebuild_all(request: HttpRequest) -> HttpResponse:
     queued = request_rebuild_all()
@@ -75,8 +82,18 @@ def rebuild_all(request: HttpRequest) -> HttpResponse:
     return redirect("skills:overview")
 
 
-def _colleague(slug: str) -> Colleague:
-    return get_object_or_404(Colleague.objects.select_related("manager"), slug=slug)
+def _colleague(request: HttpRequest, slug: str) -> Colleague:
+    """The colleague whose package the user may open; 404 otherwise."""
+    return viewable_colleague(request.user, slug)
+
+
+def _is_own(request: HttpRequest, colleague: Colleague) -> bool:
+    own = own_colleague(request.user)
+    return own is not None and own.pk == colleague.pk
+
+
+def _curated(request: HttpRequest, slug: str) -> Colleague:
+    return curated_colleague(request.user, slug)
 
 
 def _version_number(request: HttpRequest, name: str = "version") -> int | None:
@@ -90,7 +107,8 @@ def _version_number(request: HttpRequest, name: str = "version") -> int | None:
 
 @login_required
 def package(request: HttpRequest, slug: str) -> HttpResponse:
-    colleague = _colleague(slug)
+    colleague = _colleague(request, slug)
+    can_curate = can_curate_package(request.user, colleague)
     reader = reader_for(request.user)
     skill_package = package_of(colleague)
     version = version_of(colleague, _version_number(request))
@@ -108,6 +126,8 @@ def package(request: HttpRequest, slug: str) -> HttpResponse:
         ],
         "corrections": list(active_corrections(skill_package)) if skill_package else [],
         "correction_form": CorrectionForm(),
+        "can_curate": can_curate,
+        "can_correct": can_curate or _is_own(request, colleague),
         "style_form": StyleCheckForm(),
     }
     if version is not None:
@@ -194,7 +214,7 @@ FILE_ORDER = {"SKILL.md": 0, "work.md": 1, "persona.md": 2, "meta.json": 3}
 
 @login_required
 def diff(request: HttpRequest, slug: str) -> HttpResponse:
-    colleague = _colleague(slug)
+    colleague = _colleague(request, slug)
     old = version_of(colleague, _version_number(request, "from"))
     new = version_of(colleague, _version_number(request, "to"))
     if old is None or new is None:
@@ -210,7 +230,7 @@ def diff(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def download(request: HttpRequest, slug: str) -> HttpResponse:
     """The package as a zip, exactly as the requesting user may see it (audited)."""
-    colleague = _colleague(slug)
+    colleague = _colleague(request, slug)
     version = version_of(colleague, _version_number(request))
     if version is None:
         raise Http404("No skill package yet.")
@@ -225,7 +245,10 @@ def download(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def correct(request: HttpRequest, slug: str) -> HttpResponse:
-    colleague = _colleague(slug)
+    """Record a correction: the package's curators, or the colleague themself."""
+    colleague = _colleague(request, slug)
+    if not _is_own(request, colleague):
+        colleague = _curated(request, slug)
     skill_package = package_of(colleague)
     form = CorrectionForm(request.POST)
     if skill_package is None or not form.is_valid():
@@ -243,22 +266,22 @@ def correct(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def withdraw(request: HttpRequest, slug: str, correction_id: int) -> HttpResponse:
-    """Withdraw a correction: its author or an administrator."""
+    """Withdraw a correction: its author or one of the package's curators."""
+    colleague = _colleague(request, slug)
     correction = get_object_or_404(
-        Correction, pk=correction_id, package__colleague__slug=slug, withdrawn_at__isnull=True
+        Correction, pk=correction_id, package__colleague=colleague, withdrawn_at__isnull=True
     )
-    if not (request.user.is_staff or correction.created_by_id == request.user.pk):
-        messages.error(request, "Only its author or an administrator can withdraw a correction.")
-        return redirect("skills:package", slug=slug)
+    if correction.created_by_id != request.user.pk:
+        _curated(request, slug)
     version = withdraw_correction(correction, user=request.user)
     messages.success(request, f"Correction withdrawn; version {version.number} is without it.")
     return redirect("skills:package", slug=slug)
 
 
-@staff_member_required
+@login_required
 @require_POST
 def restore(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    skill_package = get_object_or_404(SkillPackage, colleague__slug=slug)
+    skill_package = get_object_or_404(SkillPackage, colleague=_curated(request, slug))
     try:
         version = rollback(skill_package, number=number, user=request.user)
     except SkillVersion.DoesNotExist as exc:
@@ -267,10 +290,10 @@ def restore(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     return redirect("skills:package", slug=slug)
 
 
-@staff_member_required
+@login_required
 @require_POST
 def build(request: HttpRequest, slug: str) -> HttpResponse:
-    colleague = _colleague(slug)
+    colleague = _curated(request, slug)
     SkillPackage.objects.get_or_create(colleague=colleague)
     tasks.build_skill_package.delay(colleague.pk, request.user.pk)
     messages.success(request, f"Building {colleague.name}'s package; this page shows its status.")
@@ -281,7 +304,7 @@ def build(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def style_check(request: HttpRequest, slug: str) -> HttpResponse:
     """Does this text sound like them? Their score and rank among everyone with a package."""
-    colleague = _colleague(slug)
+    colleague = _colleague(request, slug)
     form = StyleCheckForm(request.POST)
     context: dict[str, object] = {"colleague": colleague, "form": form}
     matcher = style_matcher()

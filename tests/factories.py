@@ -6,9 +6,10 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 
 from colleagues.models import Colleague
+from colleagues.roles import Role
 from connectors.base import (
     Audience,
     PersonRef,
@@ -117,14 +118,26 @@ def batch(
 
 
 def make_user(
-    username: str, *, colleague: Colleague | None = None, **extra: object
+    username: str,
+    *,
+    colleague: Colleague | None = None,
+    roles: tuple[Role, ...] = (),
+    **extra: object,
 ) -> AbstractUser:
+    """A login user with a password, linked to `colleague`, holding `roles`."""
     user = get_user_model().objects.create_user(
         username=username,
         password="correct horse battery",
         **extra,  # type: ignore[arg-type]
     )
+    give_roles(user, *roles)
     if colleague is not None:
         colleague.user = user
         colleague.save(update_fields=["user"])
     return user
+
+
+def give_roles(user: AbstractUser, *roles: Role) -> None:
+    """Add `user` to the groups of these roles (colleagues/roles.py)."""
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role.value))

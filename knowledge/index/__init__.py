@@ -25,6 +25,7 @@ from knowledge.index.base import (
     ChunkRecord,
     IndexBackend,
     Scope,
+    author_principal,
     container_principal,
     identity_principal,
 )
@@ -66,7 +67,8 @@ def get_index() -> IndexBackend:
 
 
 def scope_for(reader: Reader) -> Scope:
-    """The principals `reader` holds: public, their identities, the containers they are in.
+    """The principals `reader` holds: public, their identities, the containers they are in,
+    and the colleagues whose packages they hold a grant on.
 
     The console operator is unrestricted (None); someone who is not a member holds nothing.
     """
@@ -81,6 +83,7 @@ def scope_for(reader: Reader) -> Scope:
             identity_id__in=reader.identity_ids
         ).values_list("container_id", flat=True)
         principals.update(container_principal(c) for c in containers)
+    principals.update(author_principal(c) for c in reader.granted_colleague_ids)
     return Scope(principals=frozenset(principals))
 
 
@@ -104,6 +107,13 @@ def principals_of(audience_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
         audience_id: (PUBLIC,) if audience_id in public else tuple(sorted(names))
         for audience_id, names in found.items()
     }
+
+
+def _with_author(principals: tuple[str, ...], colleague_id: int | None) -> tuple[str, ...]:
+    """A chunk's principals plus its author's grant principal (public chunks need none)."""
+    if colleague_id is None or principals == (PUBLIC,):
+        return principals
+    return tuple(sorted((*principals, author_principal(colleague_id))))
 
 
 # Chunks read at once by records_for: bounds memory and stays under SQLite's parameter limit.
@@ -170,7 +180,7 @@ def records_for(
                     item_id=item_id,
                     text=text,
                     vector=vector,
-                    principals=principals[audience_id],
+                    principals=_with_author(principals[audience_id], colleague_id),
                     colleague_id=colleague_id,
                     source_id=source_id,
                     kind=kind,

@@ -5,9 +5,11 @@ each query a backend runs, never a filter applied to its top k: a backend return
 `limit` chunks, all of them inside `scope`.
 
 Visibility is expressed as **principals**, strings an index can store and filter on:
-``"public"`` (everyone in the organisation), ``"c<container id>"`` (members of a container)
-and ``"i<identity id>"`` (one identity). A chunk lists the principals allowed to see it; a
-reader holds principals; the reader may see the chunk when the two sets intersect.
+``"public"`` (everyone in the organisation), ``"c<container id>"`` (members of a container),
+``"i<identity id>"`` (one identity) and ``"a<colleague id>"`` (holders of a grant on that
+colleague's package, who see everything the colleague wrote). A chunk lists the principals
+allowed to see it (its author's ``a`` principal among them); a reader holds principals; the
+reader may see the chunk when the two sets intersect.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def container_principal(container_id: int) -> str:
 
 def identity_principal(identity_id: int) -> str:
     return f"i{identity_id}"
+
+
+def author_principal(colleague_id: int) -> str:
+    return f"a{colleague_id}"
 
 
 @dataclass(frozen=True)

@@ -159,19 +159,39 @@ class DbIndexBackend(IndexBackend):
 
     def _where(self, scope: Scope, filters: Filters) -> tuple[str, list[Any]]:
         """SQL conditions on `c` (chunk) and `i` (item) for the scope and the filters."""
-        return self._where_audiences(audiences_in(scope, using=self.using), filters)
+        return self._where_audiences(
+            audiences_in(scope, using=self.using), filters, authors=authors_in(scope)
+        )
 
     def _where_audiences(
-        self, audiences: QuerySet[Audience] | None, filters: Filters
+        self,
+        audiences: QuerySet[Audience] | None,
+        filters: Filters,
+        *,
+        authors: tuple[int, ...] = (),
     ) -> tuple[str, list[Any]]:
-        """As `_where`, for a scope already resolved to its audiences (None: unrestricted)."""
+        """As `_where`, for a scope already resolved to its audiences (None: unrestricted) and
+        granted authors. Raises EmptyResultSet when the scope permits nothing."""
         connection = connections[self.using]
         clauses: list[str] = []
         params: list[Any] = []
         if audiences is not None:
-            audience_sql, audience_params = audiences.values("id").query.sql_with_params()
-            clauses.append(f"c.audience_id IN ({audience_sql})")
-            params.extend(audience_params)
+            visible = ""
+            try:
+                audience_sql, audience_params = audiences.values("id").query.sql_with_params()
+                visible = f"c.audience_id IN ({audience_sql})"
+                params.extend(audience_params)
+            except EmptyResultSet:
+                if not authors:
+                    raise
+            if authors:
+                by_author = (
+                    "i.author_id IN (SELECT id FROM colleagues_identity"  # noqa: S608
+                    f" WHERE colleague_id IN ({', '.join(['%s'] * len(authors))}))"
+                )
+                visible = f"({visible} OR {by_author})" if visible else by_author
+                params.extend(authors)
+            clauses.append(visible)
         if filters.colleague_id is not None:
             clauses.append(
                 "i.author_id IN (SELECT id FROM colleagues_identity WHERE colleague_id = %s)"
@@ -199,10 +219,11 @@ class DbIndexBackend(IndexBackend):
         if limit <= 0:
             return []
         audiences = audiences_in(scope, using=self.using)
+        authors = authors_in(scope)
         permitted: np.ndarray | None = None
         if audiences is not None:
             permitted = np.fromiter(audiences.values_list("id", flat=True), dtype=np.int64)
-            if not len(permitted):
+            if not len(permitted) and not authors:
                 return []
         name = self.embedder_name
         cache = _cache(self.using, name)
@@ -214,7 +235,7 @@ class DbIndexBackend(IndexBackend):
             raise ValueError(
                 f"query vector has {len(query)} dimensions, the index {view.dimension} ({name})"
             )
-        mask = view.mask(permitted, filters)
+        mask = view.mask(permitted, filters, authors=authors)
         budget = max(int(_setting("COLLEAGUE_INDEX_DB_RESCORE", 2000)), limit * 4)
         distances: np.ndarray | None = None
         hits: dict[int, ChunkHit] = {}
@@ -231,7 +252,7 @@ class DbIndexBackend(IndexBackend):
                 rows = np.argpartition(ranked, budget - 1)[:budget]
             mask[rows] = False
             ids = view.ids[rows]
-            scored = self._rescore(ids, query, audiences, filters, name)
+            scored = self._rescore(ids, query, audiences, authors, filters, name)
             hits.update((hit.chunk_id, hit) for hit in scored)
             if len(scored) < len(ids):
                 cache.forget_gone(np.setdiff1d(ids, [h.chunk_id for h in scored]), using=self.using)
@@ -246,6 +267,7 @@ class DbIndexBackend(IndexBackend):
         ids: np.ndarray,
         query: np.ndarray,
         audiences: QuerySet[Audience] | None,
+        authors: tuple[int, ...],
         filters: Filters,
         embedder_name: str,
     ) -> list[ChunkHit]:
@@ -257,7 +279,7 @@ class DbIndexBackend(IndexBackend):
         """
         connection = connections[self.using]
         try:
-            where, params = self._where_audiences(audiences, filters)
+            where, params = self._where_audiences(audiences, filters, authors=authors)
         except EmptyResultSet:
             return []
         join = "CROSS JOIN" if connection.vendor == "sqlite" else "JOIN"
@@ -319,6 +341,13 @@ def audiences_in(scope: Scope, *, using: str = DEFAULT_DB_ALIAS) -> QuerySet[Aud
     return Audience.objects.using(using).filter(condition)
 
 
+def authors_in(scope: Scope) -> tuple[int, ...]:
+    """The colleagues whose chunks `scope` may see through a grant (its ``a`` principals)."""
+    if scope.principals is None:
+        return ()
+    return tuple(sorted(int(p[1:]) for p in scope.principals if p[:1] == "a" and p[1:].isdigit()))
+
+
 def narrow(queryset: QuerySet[Chunk], filters: Filters) -> QuerySet[Chunk]:
     """Chunks of `queryset` that pass `filters`."""
     if filters.colleague_id is not None:
@@ -357,14 +386,20 @@ class _View:
     codes: np.ndarray  # (words, size) uint64: bit column j of every row is contiguous
     kinds: dict[str, int]
 
-    def mask(self, permitted: np.ndarray | None, filters: Filters) -> np.ndarray:
-        """Rows alive, in one of the `permitted` audiences (None: any) and passing `filters`."""
+    def mask(
+        self, permitted: np.ndarray | None, filters: Filters, *, authors: tuple[int, ...] = ()
+    ) -> np.ndarray:
+        """Rows alive, in one of the `permitted` audiences (None: any) or written by one of
+        `authors`, and passing `filters`."""
         mask = self.alive.copy()
         if permitted is not None:
             top = int(self.audience.max()) if self.size else 0
             allowed = np.zeros(top + 1, dtype=bool)
             allowed[permitted[permitted <= top]] = True
-            mask &= allowed[self.audience]
+            visible = allowed[self.audience]
+            if authors:
+                visible |= np.isin(self.colleague, np.asarray(authors, dtype=np.int64))
+            mask &= visible
         if filters.colleague_id is not None:
             mask &= self.colleague == filters.colleague_id
         if filters.source_ids:

@@ -11,8 +11,10 @@ from django.test import Client
 from answers.conversations import FeedbackRefused, ask_in_conversation, review_feedback
 from answers.models import Conversation, Feedback, Turn
 from colleagues.models import Colleague
+from colleagues.roles import Role
 from knowledge.models import AuditEvent, Item
 from skills.selectors import version_of
+from tests.factories import give_roles
 from tests.skills.conftest import Demo
 
 pytestmark = pytest.mark.django_db
@@ -103,10 +105,14 @@ def test_a_suggested_correction_reaches_the_package_only_when_a_curator_accepts_
     assert feedback.review == Feedback.Review.PENDING
     before = version_of(dana())
     assert before is not None
-    # Not in the package until reviewed; only administrators review.
+    # Not in the package until reviewed; only curators review.
     assert "KMS" not in before.files["work.md"]
-    assert client.get("/curation/feedback/").status_code == 302
-    curator = get_user_model().objects.create_user("curator", is_staff=True)
+    assert client.get("/curation/feedback/").status_code == 403
+    assert (
+        client.post(f"/curation/feedback/{feedback.pk}/", {"decision": "accept"}).status_code == 404
+    )
+    curator = get_user_model().objects.create_user("curator")
+    give_roles(curator, Role.CURATOR)
     client.force_login(curator)
     assert "Keys live in the KMS" in client.get("/curation/feedback/").content.decode()
     client.post(f"/curation/feedback/{feedback.pk}/", {"decision": "accept"})

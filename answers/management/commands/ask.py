@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from answers.actions import record_ask
 from answers.ask import ask
+from colleagues.access import can_view_package
 from colleagues.selectors import colleague_by_email
 from knowledge.audit import Actor
 from knowledge.commandline import add_reader_arguments, input_lines, reader_from_options
@@ -68,7 +69,7 @@ class Command(BaseCommand):
         if not isinstance(question, str) or not question.strip():
             raise CommandError("the question is empty")
         colleague = colleague_by_email(email)
-        if colleague is None:
+        if colleague is None or (actor is not None and not can_view_package(actor, colleague)):
             raise CommandError(f"no colleague with email {email}")
         answer = ask(reader, colleague, question, limit=limit)
         record_ask(

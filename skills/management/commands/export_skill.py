@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from colleagues.access import can_view_package
 from colleagues.selectors import colleague_by_email
 from knowledge.commandline import reader_from_options
 from skills.export import ExportRefused, export_package
@@ -35,14 +36,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         colleague = colleague_by_email(options["email"])
-        if colleague is None:
-            raise CommandError(f"no colleague with email {options['email']}")
         reader = reader_from_options(options)
         actor = (
             get_user_model().objects.get(username=options["as_user"])
             if options["as_user"]
             else None
         )
+        if colleague is None or (actor is not None and not can_view_package(actor, colleague)):
+            raise CommandError(f"no colleague with email {options['email']}")
         try:
             result = export_package(reader, colleague, Path(options["out"]), actor=actor)
         except ExportRefused as exc:

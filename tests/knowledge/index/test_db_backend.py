@@ -168,9 +168,13 @@ def test_records_for_follow_each_chunks_audience(org: Org) -> None:
     private = next(r for t, r in records.items() if "zebracorn" in t)
     mail = next(r for t, r in records.items() if "narwhal" in t)
     assert public.principals == (PUBLIC,)
-    assert private.principals == (f"c{_private_channel().pk}",)
+    # Members of the channel, and holders of a grant on the author's package.
+    assert set(private.principals) == {
+        f"c{_private_channel().pk}",
+        f"a{private.colleague_id}",
+    }
     recipients = Identity.objects.filter(value__in=["carol@acme.test", "alice@acme.test"])
-    assert set(mail.principals) == {f"i{i.pk}" for i in recipients}
+    assert set(mail.principals) == {f"i{i.pk}" for i in recipients} | {f"a{org.carol.pk}"}
     assert public.colleague_id == org.bob.pk
     assert mail.colleague_id == org.carol.pk
     assert mail.source_id == org.mail.pk
