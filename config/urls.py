@@ -2,11 +2,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from config.security import LoginView, RateLimitedAdminAuthenticationForm
 from knowledge.views import home
+
+# The admin's login form words a lockout like the intranet's (config/security.py).
+admin.site.login_form = RateLimitedAdminAuthenticationForm
 
 urlpatterns = [
     path("", home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
+    # POST only (Django's LogoutView), so a link or an image elsewhere cannot log anyone out.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("colleagues/", include("colleagues.urls")),
     path("", include("skills.urls")),

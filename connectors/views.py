@@ -12,9 +12,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
-from connectors.actions import delete_source, set_source_status, store_upload
+from connectors.actions import (
+    delete_source,
+    set_source_exclusions,
+    set_source_status,
+    store_upload,
+)
+from connectors.credentials import credential_keys
 from connectors.errors import ConnectorConfigError
-from connectors.forms import UploadForm
+from connectors.exclusions import rules_for, source_rules
+from connectors.forms import ExclusionRulesForm, UploadForm
 from connectors.models import Source
 from connectors.tasks import sync_source
 from knowledge.selectors import items_visible_to
@@ -33,10 +40,16 @@ def source_list(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(Source, pk=pk)
+    try:
+        credentials: list[str] | None = credential_keys(source.encrypted_credentials)
+    except ConnectorConfigError:
+        credentials = None  # no configured key decrypts them: shown as such
     context = {
         "source": source,
+        "credential_keys": credentials,
         "runs": source.runs.all()[:20],
         "quarantine": source.quarantine.all()[:100],
+        **_exclusions_context(source),
     }
     # htmx polls the runs table while a run is in progress.
     template = "connectors/_runs.html" if request.headers.get("HX-Request") else None
@@ -52,6 +65,48 @@ def source_sync(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         sync_source.delay(source.pk)
         messages.success(request, f"Sync of {source.name} requested.")
+    return redirect(source)
+
+
+def _exclusions_context(
+    source: Source, form: ExclusionRulesForm | None = None
+) -> dict[str, object]:
+    try:
+        own = source_rules(source.config)
+        rules = rules_for(source.config)
+    except ConnectorConfigError as exc:
+        return {"exclusions_error": str(exc), "exclusions_form": form or ExclusionRulesForm()}
+    organisation = rules_for({"include_direct_messages": own.include_direct_messages})
+    return {
+        "exclusions_form": form or ExclusionRulesForm.for_rules(own),
+        "organisation_rules": organisation,
+        "has_organisation_rules": bool(
+            organisation.containers or organisation.senders or organisation.keywords
+        ),
+        "rules_fingerprint": rules.fingerprint,
+    }
+
+
+@staff_member_required
+@require_POST
+def source_exclusions(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save the source's own exclusion rules; its next sync removes what they exclude."""
+    source = get_object_or_404(Source, pk=pk)
+    form = ExclusionRulesForm(request.POST)
+    if not form.is_valid():
+        context = {
+            "source": source,
+            "runs": source.runs.all()[:20],
+            "quarantine": source.quarantine.all()[:100],
+            **_exclusions_context(source, form),
+        }
+        return render(request, "connectors/source.html", context, status=400)
+    set_source_exclusions(source=source, rules=form.rules())
+    messages.success(
+        request,
+        f"Exclusion rules of {source.name} saved. Its next sync removes what they exclude "
+        "from the stored items, their chunks and the search index.",
+    )
     return redirect(source)
 
 
