@@ -8,6 +8,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,13 @@ from connectors.base import SourceFailure
 from connectors.credentials import encrypt_credentials
 from connectors.detection import detect_kind
 from connectors.errors import ConnectorConfigError, FileRejected
+from connectors.exclusions import (
+    ExclusionRules,
+    Reason,
+    config_with_rules,
+    rules_for,
+    source_rules,
+)
 from connectors.models import STUCK_AFTER, STUCK_ERROR, Source, SyncRun
 from connectors.prefetch import read_ahead
 from connectors.registry import connector_class
@@ -44,6 +52,7 @@ def create_source(
     """
     credentials = dict(credentials or {})
     connector_class(kind)(config=config, credentials=credentials).validate()
+    source_rules(config)  # malformed exclusion rules are refused here, not at the first sync
     if Source.objects.filter(name=name).exists():
         raise ConnectorConfigError(f"a source named {name!r} already exists")
     return Source.objects.create(
@@ -78,6 +87,7 @@ def source_for_path(
         connector_class(kind)(
             config={**source.config, **wanted}, credentials=source.credentials
         ).validate()
+        source_rules({**source.config, **wanted})
         source.config = {**source.config, **wanted}
         source.save(update_fields=["config"])
     return source
@@ -128,6 +138,14 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
     try:
         # Quarantine copies a killed run of this source left undone (none is running now).
         finish_interrupted_copies(source=source)
+        # Rules added since the last run remove what they exclude before anything new is read.
+        rules = rules_for(source.config)
+        removed: Counter[str] = Counter()
+        if rules.fingerprint != _rules_last_applied(source, before=run):
+            removed = remove_excluded_items(source=source, rules=rules)
+        skipped: Counter[str] = Counter()
+        run.exclusions = _exclusions_summary(rules, skipped, removed)
+        run.save(update_fields=["exclusions"])
         connector = connector_class(source.kind)(
             config=source.config, credentials=source.credentials
         )
@@ -136,6 +154,9 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
         for batch in read_ahead(connector.fetch(cursor=source.checkpoint or None)):
             result = ingest_batch(source=source, batch=batch, run=run)
             colleague_ids |= result.colleague_ids
+            if result.excluded:
+                skipped.update(result.excluded)
+                run.exclusions = _exclusions_summary(rules, skipped, removed)
             run.items_created += result.created
             run.items_updated += result.updated
             run.items_unchanged += result.unchanged
@@ -153,6 +174,7 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
                     "colleagues",
                     "current_container",
                     "heartbeat_at",
+                    "exclusions",
                 ]
             )
             if on_progress is not None:
@@ -171,6 +193,102 @@ def run_sync(*, source: Source, on_progress: ProgressCallback | None = None) -> 
     source.last_synced_at = run.finished_at
     source.save(update_fields=["last_synced_at"])
     return run
+
+
+def _rules_last_applied(source: Source, *, before: SyncRun) -> str | None:
+    """The fingerprint of the rules the latest earlier run applied, None if none recorded."""
+    for exclusions in (
+        source.runs.filter(pk__lt=before.pk).order_by("-pk").values_list("exclusions", flat=True)
+    )[:50]:
+        if isinstance(exclusions, dict) and exclusions.get("rules"):
+            return str(exclusions["rules"])
+    return None
+
+
+def _exclusions_summary(
+    rules: ExclusionRules, skipped: Counter[str], removed: Counter[str]
+) -> dict[str, Any]:
+    return {
+        "rules": rules.fingerprint,
+        "skipped": dict(sorted(skipped.items())),
+        "removed": dict(sorted(removed.items())),
+    }
+
+
+def remove_excluded_items(*, source: Source, rules: ExclusionRules | None = None) -> Counter[str]:
+    """Delete the stored items of `source` that its exclusion rules exclude, from the database,
+    its chunks and every index (`knowledge.actions.delete_items`, as pruning does); return how
+    many by reason.
+
+    `run_sync` calls this at the start of a run whenever the rules changed since the last run.
+    """
+    from knowledge.actions import delete_items
+
+    rules = rules or rules_for(source.config)
+    reasons = _excluded_stored_items(source, rules)
+    counts: Counter[str] = Counter(reasons.values())
+    if reasons:
+        with transaction.atomic():
+            delete_items(item_ids=list(reasons))
+        logger.info("Removed %s items of source %s excluded by its rules", len(reasons), source.pk)
+    return counts
+
+
+def _excluded_stored_items(source: Source, rules: ExclusionRules) -> dict[int, Reason]:
+    """The stored items of `source` that `rules` exclude, with the first reason that does."""
+    from colleagues.models import Identity
+    from knowledge.actions import colleague_addresses
+    from knowledge.models import Container, Item
+
+    items = Item.objects.filter(source=source)
+    reasons: dict[int, Reason] = {}
+    by_container: dict[int, Reason] = {}
+    for pk, external_id, name, kind in Container.objects.filter(source=source).values_list(
+        "pk", "external_id", "name", "kind"
+    ):
+        reason = rules.container_reason(external_id=external_id, name=name, kind=kind)
+        if reason is not None:
+            by_container[pk] = reason
+    if by_container:
+        for pk, container_id in items.filter(container_id__in=by_container).values_list(
+            "pk", "container_id"
+        ):
+            reasons[pk] = by_container[container_id]
+    if rules.senders:
+        authors = Identity.objects.filter(items__source=source).distinct()
+        addresses: dict[int, set[str]] = {}
+        colleague_ids: dict[int, int | None] = {}
+        for pk, kind, value, colleague_id in authors.values_list(
+            "pk", "kind", "value", "colleague_id"
+        ):
+            own = addresses[pk] = {value.lower()}
+            if kind == Identity.Kind.SLACK:
+                own.add(value.rsplit("/", 1)[-1].lower())
+            colleague_ids[pk] = colleague_id
+        theirs = colleague_addresses(c for c in colleague_ids.values() if c is not None)
+        for pk, linked_id in colleague_ids.items():
+            if linked_id is not None:
+                addresses[pk] |= theirs.get(linked_id, set())
+        excluded_authors = [pk for pk, own in addresses.items() if rules.excludes_sender(own)]
+        for start in range(0, len(excluded_authors), 1000):
+            part = excluded_authors[start : start + 1000]
+            for pk in items.filter(author_id__in=part).values_list("pk", flat=True):
+                reasons.setdefault(pk, "sender")
+    if rules.keywords:
+        rows = items.values_list("pk", "title", "body").iterator(chunk_size=2000)
+        for pk, title, body in rows:
+            if pk not in reasons and rules.mentions_keyword(title, body):
+                reasons[pk] = "keyword"
+    return reasons
+
+
+@transaction.atomic
+def set_source_exclusions(*, source: Source, rules: ExclusionRules) -> None:
+    """Replace the source's own exclusion rules; the next sync removes what they exclude."""
+    locked = Source.objects.select_for_update().get(pk=source.pk)
+    locked.config = config_with_rules(locked.config, rules)
+    locked.save(update_fields=["config"])
+    source.config = locked.config
 
 
 def set_source_status(*, source: Source, status: Source.Status) -> None:
@@ -329,7 +447,8 @@ def prune_source(*, source: Source) -> Pruned:
     failed while items are stored: an unmounted folder or a revoked token must not read as
     "all deleted".
     """
-    from knowledge.models import Audience, Item
+    from knowledge.actions import delete_items
+    from knowledge.models import Item
 
     connector = connector_class(source.kind)(config=source.config, credentials=source.credentials)
     connector.validate()
@@ -352,10 +471,8 @@ def prune_source(*, source: Source) -> Pruned:
             kept += 1
         else:
             gone.append(item_id)
-    with transaction.atomic():
-        for start in range(0, len(gone), 1000):
-            Item.objects.filter(id__in=gone[start : start + 1000]).delete()
-        Audience.objects.filter(items__isnull=True, chunks__isnull=True).delete()
+    # Chunks go too, from the database and from every index backend.
+    delete_items(item_ids=gone)
     if gone:
         logger.info("Pruned %s items of source %s deleted at the source", len(gone), source.pk)
     failures = tuple(gap.failure for gap in listing.gaps)

@@ -41,6 +41,15 @@ def sync_and_report(
         "quarantined": quarantined,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if run.items_excluded or run.items_removed_by_exclusions:
+        # Only when exclusion rules (README "Exclusions and masking") kept something out: the
+        # documents not stored, and items stored earlier that a rule added since removed.
+        summary["items_excluded"] = run.items_excluded
+        summary["items_removed_by_exclusions"] = run.items_removed_by_exclusions
+        summary["exclusions"] = {
+            "skipped": run.exclusions.get("skipped", {}),
+            "removed": run.exclusions.get("removed", {}),
+        }
     if pruned is not None:
         summary["items_pruned"] = pruned.deleted
         # Items not listed but kept: what failed while listing may hold them.
@@ -56,6 +65,12 @@ def sync_and_report(
         f"{source.name}: {run.items_created} created, {run.items_updated} updated, "
         f"{run.items_unchanged} unchanged, {run.colleagues} colleagues, "
         f"{len(quarantined)} quarantined in {summary['seconds']}s"
+        + (f", {run.items_excluded} excluded" if run.items_excluded else "")
+        + (
+            f", {run.items_removed_by_exclusions} removed by exclusion rules"
+            if run.items_removed_by_exclusions
+            else ""
+        )
         + (f", {pruned.deleted} pruned" if pruned is not None else "")
         + (f", {pruned.kept} kept (not listed)" if pruned is not None and pruned.kept else "")
     )

@@ -1,4 +1,4 @@
-"""The document upload form."""
+"""The document upload form and the form of a source's exclusion rules."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django import forms
 from colleagues.models import Colleague
 from colleagues.selectors import colleague_by_email
 from connectors.documents.parsing import FORMATS, MAX_FILE_BYTES
+from connectors.exclusions import ExclusionRules
 
 
 class UploadForm(forms.Form):
@@ -48,3 +49,58 @@ class UploadForm(forms.Form):
         if unknown:
             raise forms.ValidationError(f"Not a colleague's address: {', '.join(unknown)}")
         return emails
+
+
+class ExclusionRulesForm(forms.Form):
+    """A source's own exclusion rules (connectors/exclusions.py), one pattern per line."""
+
+    containers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "hr-*\nlegal/*\nC024BE91L"}),
+        help_text="Channel names or ids, mail folders, document folder paths; * and ? match "
+        "anything. A folder rule also excludes the folders below it.",
+    )
+    senders = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "*@legal.example.com\nU024BE7LH"}),
+        help_text="Mail addresses or Slack user ids; * and ? match anything.",
+    )
+    keywords = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "medical leave\ngrievance"}),
+        help_text="Words or phrases, matched whole and in any case, in a title or body.",
+    )
+    include_direct_messages = forms.BooleanField(
+        required=False,
+        label="Capture direct messages and group DMs",
+        help_text="Off by default: DMs are captured only from sources that enable them.",
+    )
+
+    @classmethod
+    def for_rules(cls, rules: ExclusionRules) -> ExclusionRulesForm:
+        return cls(
+            initial={
+                "containers": "\n".join(rules.containers),
+                "senders": "\n".join(rules.senders),
+                "keywords": "\n".join(rules.keywords),
+                "include_direct_messages": rules.include_direct_messages,
+            }
+        )
+
+    def rules(self) -> ExclusionRules:
+        """The rules entered; call once the form is valid."""
+        data = self.cleaned_data
+        return ExclusionRules(
+            containers=_lines(data["containers"]),
+            senders=_lines(data["senders"]),
+            keywords=_lines(data["keywords"]),
+            include_direct_messages=data["include_direct_messages"],
+        )
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        if line.strip():
+            seen.setdefault(line.strip()[:300], None)
+    return tuple(seen)

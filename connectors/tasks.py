@@ -7,7 +7,7 @@ import logging
 from celery import Task, shared_task
 from django.utils import timezone
 
-from connectors.errors import SourceUnavailableError
+from connectors.errors import ConnectorConfigError, SourceUnavailableError
 from connectors.models import STUCK_AFTER, STUCK_ERROR, Source, SyncRun
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,11 @@ def sync_source(self: Task, source_id: int) -> int | None:
         return None
     except SourceUnavailableError as exc:
         raise self.retry(exc=exc, countdown=60 * 2**self.request.retries) from exc
+    except ConnectorConfigError:
+        # Recorded on the failed run, shown on the source's page; retrying cannot help.
+        logger.warning("Sync of source %s failed: its configuration is wrong", source_id)
+        run = SyncRun.objects.filter(source_id=source_id).order_by("-id").first()
+        return run.pk if run is not None else None
 
 
 @shared_task

@@ -9,5 +9,6 @@ urlpatterns = [
     path("<int:pk>/", views.source_detail, name="source"),
     path("<int:pk>/sync/", views.source_sync, name="sync"),
     path("<int:pk>/pause/", views.source_pause, name="pause"),
+    path("<int:pk>/exclusions/", views.source_exclusions, name="exclusions"),
     path("<int:pk>/delete/", views.source_delete, name="delete"),
 ]

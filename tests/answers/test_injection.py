@@ -599,6 +599,8 @@ def acme(
                     "Acme Slack",
                     "--workspace-url",
                     WORKSPACE,
+                    # Nora's DM to Hank holds the secret: DMs are captured only when enabled.
+                    "--include-direct-messages",
                 ),
                 ingest(root / "mail", "--kind", "email", "--source", "Acme mail"),
                 ingest(

@@ -35,6 +35,12 @@ class Command(BaseCommand):
             "--workspace-url", help="Slack exports: e.g. https://acme.slack.com, for links"
         )
         parser.add_argument(
+            "--include-direct-messages",
+            action="store_true",
+            default=None,
+            help="capture DMs and group DMs too (off unless the source enables them)",
+        )
+        parser.add_argument(
             "--prune",
             action="store_true",
             help="then delete stored items no longer at the source (adds items_pruned)",
@@ -49,6 +55,8 @@ class Command(BaseCommand):
             extra["audience"] = options["audience"]
         if options["workspace_url"]:
             extra["workspace_url"] = options["workspace_url"]
+        if options["include_direct_messages"]:
+            extra["include_direct_messages"] = True
         try:
             source = source_for_path(path, kind=options["kind"], name=options["source"], **extra)
         except ConnectorError as exc:
