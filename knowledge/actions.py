@@ -8,25 +8,37 @@ import json
 import logging
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 from django.utils import timezone
 
 from colleagues.actions import ensure_author_colleague, identities_for_refs, resolve_people
-from colleagues.models import Identity
+from colleagues.models import Colleague, Identity
 from connectors import base as connectors_base
-from connectors.base import PersonRef, SourceBatch, SourceContainer, SourceDocument, SourceFailure
+from connectors.base import (
+    PersonRef,
+    SourceBatch,
+    SourceContainer,
+    SourceDocument,
+    SourceFailure,
+    SourcePerson,
+)
 from connectors.documents.files import open_regular_file
 from connectors.errors import UnsafeArchive, UnsupportedFile
+from connectors.exclusions import ExclusionRules, Reason, rules_for
 from connectors.models import QuarantinedFile, Source, SyncRun
 from knowledge.chunking import split_text
-from knowledge.models import Audience, Chunk, Container, Item
+from knowledge.masking import KINDS as MASKABLE_KINDS
+from knowledge.masking import mask_personal_data
+from knowledge.models import Audience, Chunk, Container, Item, RedactedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +67,11 @@ UPDATABLE_FIELDS = [
 ]
 
 
+# Metadata that holds free text of the document (a mail's quoted reply and signature): masked
+# like its body.
+MASKED_METADATA_KEYS = ("quoted", "signature")
+
+
 @dataclass
 class BatchResult:
     created: int = 0
@@ -62,6 +79,10 @@ class BatchResult:
     unchanged: int = 0
     quarantined: int = 0
     colleague_ids: set[int] = field(default_factory=set)
+    # Documents not stored because an exclusion rule matched them, by reason.
+    excluded: Counter[str] = field(default_factory=Counter)
+    # Of those, items stored earlier and deleted now (a document edited into exclusion).
+    removed: int = 0
 
 
 def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = None) -> BatchResult:
@@ -70,16 +91,31 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
     Idempotent on (source, external_id): a document whose content is unchanged is left alone,
     a changed one is updated and re-chunked. Failures become quarantined files; the copies of
     their files are made once the transaction commits (`_keep_copies`).
+
+    Before anything is written, the source's exclusion rules (`connectors.exclusions`) drop the
+    documents they exclude, deleting any earlier stored version of them everywhere, and third
+    parties' personal data in what is kept is masked (`knowledge.masking`,
+    COLLEAGUE_MASK_PERSONAL_DATA), with counts per kind in the item's metadata["masked"].
     """
     result = BatchResult()
     with transaction.atomic():
         identities = resolve_people(batch.people)
+        rules = rules_for(source.config)
+        batch, excluded = _screen(source, batch, rules)
+        batch = _without_redacted(source, batch)
+        if excluded:
+            result.excluded.update(excluded.values())
+            stored = dict(_select_items(source.pk, list(excluded), "id"))
+            result.removed = delete_items(item_ids=list(stored.values()))
         names = {p.ref: p.display_name or p.real_name for p in batch.people}
         identities.update(identities_for_refs(_refs_in(batch) - identities.keys(), names=names))
-        containers = _upsert_containers(source, batch.containers, identities)
+        containers = _upsert_containers(
+            source, batch.containers, identities, withheld=_excluded_containers(batch, rules)
+        )
         containers.update(_existing_containers(source, batch, containers))
         audiences = _AudienceCache(containers, identities)
-        _store_documents(source, batch.documents, identities, containers, audiences, result)
+        documents = _masked(batch.documents, batch.people)
+        _store_documents(source, documents, identities, containers, audiences, result)
         if batch.failures:
             _quarantine(source, run, batch.failures)
             result.quarantined += len(batch.failures)
@@ -105,10 +141,21 @@ def _refs_in(batch: SourceBatch) -> set[PersonRef]:
 
 
 def _upsert_containers(
-    source: Source, wanted: Iterable[SourceContainer], identities: dict[PersonRef, Identity]
+    source: Source,
+    wanted: Iterable[SourceContainer],
+    identities: dict[PersonRef, Identity],
+    *,
+    withheld: frozenset[str] = frozenset(),
 ) -> dict[str, Container]:
+    """Store the containers; those in `withheld` (excluded) without their topic.
+
+    Excluded containers are still stored: later batches of the same sync name their documents
+    by container id only, and the stored kind and name are what excludes those documents too.
+    """
     stored: dict[str, Container] = {}
     for spec in wanted:
+        if spec.external_id in withheld and spec.topic:
+            spec = replace(spec, topic="")
         container, created = Container.objects.get_or_create(
             source=source,
             external_id=spec.external_id,
@@ -134,6 +181,223 @@ def _upsert_containers(
         container.members.set([identities[ref].pk for ref in spec.members])
         stored[spec.external_id] = container
     return stored
+
+
+# Exclusions, redactions and masking: applied to a batch before anything of it is written.
+
+
+def _without_redacted(source: Source, batch: SourceBatch) -> SourceBatch:
+    """The batch without documents redacted earlier (knowledge.redaction): never captured
+    again."""
+    if not batch.documents:
+        return batch
+    hashes = {
+        d.external_id: hashlib.sha256(d.external_id.encode()).hexdigest() for d in batch.documents
+    }
+    redacted = set(
+        RedactedDocument.objects.filter(
+            source=source, external_id_sha256__in=set(hashes.values())
+        ).values_list("external_id_sha256", flat=True)
+    )
+    if not redacted:
+        return batch
+    kept = tuple(d for d in batch.documents if hashes[d.external_id] not in redacted)
+    logger.info("Skipped %s redacted documents of %s", len(batch.documents) - len(kept), source)
+    return replace(batch, documents=kept)
+
+
+def _screen(
+    source: Source, batch: SourceBatch, rules: ExclusionRules
+) -> tuple[SourceBatch, dict[str, Reason]]:
+    """Return the batch without the documents `rules` exclude, and why each was excluded."""
+    if not batch.documents:
+        return batch, {}
+    places: dict[str, tuple[str, str]] = {c.external_id: (c.name, c.kind) for c in batch.containers}
+    unknown = {d.container_id for d in batch.documents if d.container_id} - places.keys()
+    if unknown:
+        places.update(
+            (external_id, (name, kind))
+            for external_id, name, kind in Container.objects.filter(
+                source=source, external_id__in=unknown
+            ).values_list("external_id", "name", "kind")
+        )
+    senders: dict[PersonRef, set[str]] = {}
+    if rules.senders:
+        authors = {d.author for d in batch.documents if d.author is not None}
+        senders = _addresses_of(authors, batch.people)
+    by_container: dict[str, Reason | None] = {
+        external_id: rules.container_reason(external_id=external_id, name=name, kind=kind)
+        for external_id, (name, kind) in places.items()
+    }
+    excluded: dict[str, Reason] = {}
+    kept: list[SourceDocument] = []
+    # The last version of a repeated id is the one stored (`_store_documents`): judge that one.
+    for doc in {doc.external_id: doc for doc in batch.documents}.values():
+        reason = by_container.get(doc.container_id) if doc.container_id else None
+        author = senders.get(doc.author) if doc.author is not None else None
+        if reason is None and author and rules.excludes_sender(author):
+            reason = "sender"
+        if reason is None and rules.mentions_keyword(doc.title, doc.body):
+            reason = "keyword"
+        if reason is None:
+            kept.append(doc)
+        else:
+            excluded[doc.external_id] = reason
+    if not excluded:
+        return batch, {}
+    return replace(batch, documents=tuple(kept)), excluded
+
+
+def _excluded_containers(batch: SourceBatch, rules: ExclusionRules) -> frozenset[str]:
+    return frozenset(
+        c.external_id
+        for c in batch.containers
+        if rules.container_reason(external_id=c.external_id, name=c.name, kind=c.kind)
+    )
+
+
+def _addresses_of(
+    refs: Iterable[PersonRef], people: Iterable[SourcePerson]
+) -> dict[PersonRef, set[str]]:
+    """Every address of each person: the ref's value (and a Slack user's id alone), the address
+    the source gives for them, and the addresses and identities of their colleague."""
+    addresses: dict[PersonRef, set[str]] = {}
+    for ref in refs:
+        own = addresses[ref] = {ref.value.lower()}
+        if ref.kind == "slack":
+            own.add(ref.value.rsplit("/", 1)[-1].lower())
+    for person in people:
+        if person.ref in addresses and person.email:
+            addresses[person.ref].add(person.email.lower())
+    if not addresses:
+        return addresses
+    colleague_of: dict[PersonRef, int] = {}
+    values_by_kind: dict[str, set[str]] = {}
+    for ref, own in addresses.items():
+        values_by_kind.setdefault(ref.kind, set()).add(ref.value)
+        if ref.kind == "slack":
+            values_by_kind.setdefault("email", set()).update(a for a in own if "@" in a)
+    found: dict[tuple[str, str], int] = {}
+    for kind, values in values_by_kind.items():
+        rows = Identity.objects.filter(kind=kind, value__in=values, colleague__isnull=False)
+        for value, linked_id in rows.values_list("value", "colleague_id"):
+            if linked_id is not None:
+                found[(kind, value)] = linked_id
+    for ref, own in addresses.items():
+        linked = [found.get((ref.kind, ref.value)), *(found.get(("email", a)) for a in own)]
+        colleague_id = next((c for c in linked if c is not None), None)
+        if colleague_id is not None:
+            colleague_of[ref] = colleague_id
+    if not colleague_of:
+        return addresses
+    theirs = colleague_addresses(colleague_of.values())
+    for ref, colleague_id in colleague_of.items():
+        addresses[ref] |= theirs.get(colleague_id, set())
+    return addresses
+
+
+def colleague_addresses(colleague_ids: Iterable[int]) -> dict[int, set[str]]:
+    """Each colleague's primary address and the values of all their identities, lower-cased."""
+    wanted = set(colleague_ids)
+    theirs: dict[int, set[str]] = {}
+    if not wanted:
+        return theirs
+    rows = Identity.objects.filter(colleague_id__in=wanted).values_list("colleague_id", "value")
+    for colleague_id, value in rows:
+        if colleague_id is not None:
+            theirs.setdefault(colleague_id, set()).add(value.lower())
+    for colleague_id, address in Colleague.objects.filter(id__in=wanted).values_list("id", "email"):
+        if address:
+            theirs.setdefault(colleague_id, set()).add(address.lower())
+    return theirs
+
+
+def _masked(
+    documents: Sequence[SourceDocument], people: Iterable[SourcePerson]
+) -> Sequence[SourceDocument]:
+    """Return the documents with third parties' personal data masked in their text.
+
+    The author's own addresses are kept; what was masked is counted in metadata["masked"].
+    """
+    kinds = tuple(getattr(settings, "COLLEAGUE_MASK_PERSONAL_DATA", ()))
+    if not kinds or not documents:
+        return documents
+    unknown = set(kinds) - set(MASKABLE_KINDS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"COLLEAGUE_MASK_PERSONAL_DATA: unknown kinds {sorted(unknown)}; "
+            f"choose from {', '.join(MASKABLE_KINDS)}"
+        )
+    authors = {d.author for d in documents if d.author is not None}
+    own = _addresses_of(authors, people)
+    masked: list[SourceDocument] = []
+    for doc in documents:
+        keep = own.get(doc.author, set()) if doc.author is not None else set()
+        title = mask_personal_data(doc.title, kinds=kinds, keep=keep)
+        body = mask_personal_data(doc.body, kinds=kinds, keep=keep)
+        counts: Counter[str] = Counter(title.counts)
+        counts.update(body.counts)
+        metadata = dict(doc.metadata)
+        for key in MASKED_METADATA_KEYS:
+            value = metadata.get(key)
+            if isinstance(value, str) and value:
+                found = mask_personal_data(value, kinds=kinds, keep=keep)
+                metadata[key] = found.text
+                counts.update(found.counts)
+        if not counts:
+            masked.append(doc)
+            continue
+        metadata["masked"] = dict(sorted(counts.items()))
+        masked.append(replace(doc, title=title.text, body=body.text, metadata=metadata))
+    return masked
+
+
+def delete_items(*, item_ids: Sequence[int]) -> int:
+    """Delete these items and their chunks from the database and from every index; return how
+    many items were deleted.
+
+    Runs in the caller's transaction when there is one. Chunks leave the keyword index with
+    their rows; copies outside the Chunk table are deleted once the transaction commits
+    (Weaviate through the index outbox, written in this transaction; pgvector directly).
+    Audiences no item or chunk uses any more are deleted too.
+    """
+    ids = sorted(set(item_ids))
+    if not ids:
+        return 0
+    chunk_ids: list[int] = []
+    deleted = 0
+    with transaction.atomic():
+        for start in range(0, len(ids), 1000):
+            part = ids[start : start + 1000]
+            chunk_ids.extend(Chunk.objects.filter(item_id__in=part).values_list("id", flat=True))
+            Chunk.objects.filter(item_id__in=part).delete()
+            deleted += Item.objects.filter(id__in=part).delete()[1].get(Item._meta.label, 0)
+        Audience.objects.filter(items__isnull=True, chunks__isnull=True).delete()
+        _forget_chunks(chunk_ids)
+    return deleted
+
+
+def _forget_chunks(chunk_ids: list[int]) -> None:
+    """Delete the index copies of deleted chunks once the deletion commits.
+
+    The db backend is the Chunk table: its rows are gone already (its in-memory candidates
+    drop ids found gone). Weaviate gets outbox rows, in this transaction; pgvector a delete.
+    """
+    from knowledge.index.outbox import queue_index_changes
+
+    if not chunk_ids or queue_index_changes(deleted=chunk_ids):
+        return
+    if (getattr(settings, "COLLEAGUE_INDEX_BACKEND", "db") or "db") == "db":
+        return
+    transaction.on_commit(functools.partial(_delete_from_index, chunk_ids), robust=True)
+
+
+def _delete_from_index(chunk_ids: list[int]) -> None:
+    from knowledge.index import get_index
+
+    index = get_index()
+    for start in range(0, len(chunk_ids), 5000):
+        index.delete(chunk_ids[start : start + 5000])
 
 
 def _existing_containers(

@@ -189,3 +189,98 @@ class AuditEvent(models.Model):
 
 
 from knowledge.index.outbox import IndexOutbox  # noqa: E402, F401  (defined with the outbox)
+
+
+class RedactionRequest(models.Model):
+    """Someone asks for one captured item to be removed everywhere (knowledge/redaction.py).
+
+    The request outlives the item: `item_id` is a plain integer, not a foreign key, and the
+    item is described only by what carries none of its text (its source's name, its kind, the
+    kind of place it was posted in, its date). Nothing the item said is ever kept here.
+    """
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Waiting for a curator"
+        # Approved, but a legal hold blocks the redaction (knowledge.redaction
+        # .redaction_blocked_by); it is done once the hold lets it through.
+        APPROVED = "approved", "Approved, waiting for a hold to end"
+        REJECTED = "rejected", "Rejected"
+        DONE = "done", "Redacted"
+
+    # Not a foreign key: the request must survive the item's deletion.
+    item_id = models.BigIntegerField(db_index=True)
+    item_source = models.CharField(max_length=200)
+    item_kind = models.CharField(max_length=16, choices=Item.Kind.choices)
+    item_container_kind = models.CharField(
+        max_length=32, choices=Container.Kind.choices, blank=True
+    )
+    item_created_at = models.DateTimeField()
+    # Whose data it is: the requester's colleague.
+    colleague = models.ForeignKey(
+        "colleagues.Colleague",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="redaction_requests",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="redaction_requests",
+    )
+    reason = models.CharField(max_length=1000, blank=True)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.REQUESTED, db_index=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_reason = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"redaction of item {self.item_id} ({self.get_state_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (self.State.REQUESTED, self.State.APPROVED)
+
+    @property
+    def item_description(self) -> str:
+        """What the item was, without anything it said: "Message in a direct message from
+        acme-slack, 3 Mar 2025"."""
+        place = ""
+        if self.item_container_kind:
+            place = f" in a {Container.Kind(self.item_container_kind).label.lower()}"
+        return (
+            f"{Item.Kind(self.item_kind).label}{place} from {self.item_source}, "
+            f"{self.item_created_at.day} {self.item_created_at:%b %Y}"
+        )
+
+
+class RedactedDocument(models.Model):
+    """A source document that was redacted: a later sync that offers it again skips it.
+
+    Holds only the SHA-256 of its external id at the source, never anything it said.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+")
+    external_id_sha256 = models.CharField(max_length=64)
+    redacted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id_sha256"], name="redacted_document_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"redacted document {self.external_id_sha256[:12]} of source {self.source_id}"
