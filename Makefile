@@ -6,15 +6,33 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test lint typecheck check-deploy worker clean-demo llm-server
+.PHONY: install demo test lint typecheck check-deploy worker clean-demo llm-server ldap-headers
 
 $(INSTALLED): pyproject.toml
+	@$(MAKE) --no-print-directory ldap-headers
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+## python-ldap (the `ldap` extra, in dev) compiles against the OpenLDAP and SASL headers. On
+## Debian and Ubuntu they are installed with apt-get when missing (as root), else a clear error;
+## elsewhere pip looks for them itself (Fedora: openldap-devel cyrus-sasl-devel).
+ldap-headers:
+	@if command -v dpkg >/dev/null 2>&1 && \
+		{ [ ! -f /usr/include/ldap.h ] || [ ! -f /usr/include/sasl/sasl.h ]; }; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing libldap2-dev libsasl2-dev for python-ldap"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends libldap2-dev libsasl2-dev >/dev/null; \
+		else \
+			echo "python-ldap needs the OpenLDAP and SASL headers:" \
+				"sudo apt-get install libldap2-dev libsasl2-dev" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 ## The demo company on the embedded default (SQLite, no broker, offline), served on :8000.
 demo: $(INSTALLED)

@@ -219,6 +219,64 @@ if PRODUCTION:
     if env_bool("SECURE_PROXY_SSL_HEADER", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Logins, sessions and headers (config/security.py, README "Secrets") ---------------------
+
+# Failed logins are limited per username and per client IP, on every password entry point and
+# every backend: the limiter must stay the first backend (the server refuses to start
+# otherwise), so add others after it, e.g. AUTHENTICATION_BACKENDS.insert(1, "...LDAPBackend").
+AUTHENTICATION_BACKENDS = [
+    "config.security.LoginRateLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# A username is locked after LOGIN_FAILURE_LIMIT failures, a client IP (possibly a whole
+# office behind one NAT address) after LOGIN_FAILURE_IP_LIMIT; each counter is forgotten
+# LOGIN_FAILURE_WINDOW seconds after its latest failure.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_IP_LIMIT = env_int("LOGIN_FAILURE_IP_LIMIT", 50)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 15 * 60)
+LOGIN_FAILURE_CACHE = "default"
+# How many reverse proxies in front append to X-Forwarded-For; 0: the client is REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# The counters must be shared by every web process: Redis (CACHE_URL=redis://...) across
+# hosts, else in production files under var/ shared by the processes of one host. The embedded
+# default (one runserver process, and each test process) keeps them in memory.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL:
+    CACHES: dict[str, dict[str, object]] = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif PRODUCTION:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            # Culling at the default 300 entries would let a spray of usernames erase counters.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions last a working day (seconds) and end when the browser closes; Django gives a new
+# session key at login and logs out by POST only.
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
+# Scripts only from our own files (htmx included; no inline scripts, handlers, javascript:
+# links or eval). Inline styles are allowed, as they run no script: htmx injects its indicator
+# style, and the API docs (Swagger UI) and DRF's browsable API use style attributes.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()"
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "config.security.SecurityHeadersMiddleware",
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -234,7 +292,8 @@ LOGGING = {
 # Mail domains of the organisation. An email author in one of them becomes a colleague; others
 # stay external identities. Empty: every author of captured mail becomes a colleague.
 COLLEAGUE_ORG_DOMAINS = [d.lower() for d in env_list("COLLEAGUE_ORG_DOMAINS")]
-# Fernet key encrypting source credentials at rest; empty: derived from SECRET_KEY.
+# Fernet keys encrypting source credentials at rest, comma-separated, newest first (README
+# "Secrets": rotation); empty: a key derived from SECRET_KEY.
 CREDENTIALS_KEY = env_str("CREDENTIALS_KEY")
 # Base URL of the intranet, for links in exports and Slack messages.
 COLLEAGUE_BASE_URL = env_str("COLLEAGUE_BASE_URL", "http://127.0.0.1:8000")
@@ -253,6 +312,21 @@ CONNECTORS_SLACK_DAY_FILE_MB = env_int("CONNECTORS_SLACK_DAY_FILE_MB", 64)
 # users.json holds about 2.2 KB per user, so 256 MB fits a 100,000-person workspace; bigger
 # ones are quarantined and the messages are still read.
 CONNECTORS_SLACK_METADATA_MB = env_int("CONNECTORS_SLACK_METADATA_MB", 256)
+
+# --- Exclusions and masking (connectors/exclusions.py, knowledge/masking.py) -----------------
+
+# Organisation-wide exclusions, added to each source's own ("exclude" in its config), each a
+# comma-separated list: container glob patterns (channel names or ids, mail folders, document
+# folder paths, e.g. "hr-*,legal/*"), sender glob patterns (e.g. "*@legal.example.com"), and
+# words or phrases matched whole, in any case, in a title or body. Empty: no organisation rule.
+COLLEAGUE_EXCLUDE_CONTAINERS = env_list("COLLEAGUE_EXCLUDE_CONTAINERS")
+COLLEAGUE_EXCLUDE_SENDERS = env_list("COLLEAGUE_EXCLUDE_SENDERS")
+COLLEAGUE_EXCLUDE_KEYWORDS = env_list("COLLEAGUE_EXCLUDE_KEYWORDS")
+# Kinds of third parties' personal data masked in stored text, comma-separated, from email,
+# phone, national_id, card, iban (default: all five); set it empty to switch masking off.
+COLLEAGUE_MASK_PERSONAL_DATA = env_list(
+    "COLLEAGUE_MASK_PERSONAL_DATA", ["email", "phone", "national_id", "card", "iban"]
+)
 
 # --- Embeddings (knowledge/embeddings) --------------------------------------------------------
 
@@ -323,5 +397,75 @@ WEAVIATE_COLLECTION = env_str("WEAVIATE_COLLECTION", "ColleagueChunk")
 # How many versions of each package are kept; older ones are deleted after each build (the
 # newest is always kept).
 COLLEAGUE_SKILL_KEEP_VERSIONS = env_int("COLLEAGUE_SKILL_KEEP_VERSIONS", 20)
+# Who may open a package nobody granted (colleagues/access.py): "organisation" (every signed-in
+# member, each seeing only the evidence they may see) or "team" (the colleague, their
+# department, the managers above them, and the HR admin and curator roles).
+COLLEAGUE_PACKAGE_DEFAULT_ACCESS = env_str("COLLEAGUE_PACKAGE_DEFAULT_ACCESS", "organisation")
+if COLLEAGUE_PACKAGE_DEFAULT_ACCESS not in ("organisation", "team"):
+    raise ImproperlyConfigured(
+        "COLLEAGUE_PACKAGE_DEFAULT_ACCESS must be 'organisation' or 'team', "
+        f"not {COLLEAGUE_PACKAGE_DEFAULT_ACCESS!r}"
+    )
 # At most this many of a colleague's most recent items are analysed per build.
 COLLEAGUE_SKILL_MAX_ITEMS = env_int("COLLEAGUE_SKILL_MAX_ITEMS", 20000)
+
+# --- Directory (LDAP; connectors/directory, README "Directory (LDAP)") ------------------------
+
+# The LDAP or Active Directory server, e.g. ldaps://ldap.example.com. Empty: no directory sync
+# and no LDAP login. The sync and the login search as LDAP_BIND_DN (empty: anonymously).
+LDAP_SERVER_URI = env_str("LDAP_SERVER_URI")
+LDAP_BIND_DN = env_str("LDAP_BIND_DN")
+LDAP_BIND_PASSWORD = env_str("LDAP_BIND_PASSWORD")
+# People: everyone below LDAP_USER_BASE matching LDAP_USER_FILTER (default: OpenLDAP's
+# inetOrgPerson entries and Active Directory's user accounts, not its computers).
+LDAP_USER_BASE = env_str("LDAP_USER_BASE")
+LDAP_USER_FILTER = env_str(
+    "LDAP_USER_FILTER", "(|(objectClass=inetOrgPerson)(&(objectCategory=person)(objectClass=user)))"
+)
+# Groups: with LDAP_GROUP_BASE, the groups below it matching LDAP_GROUP_FILTER, whose
+# LDAP_GROUP_MEMBER_ATTR values are member DNs; without it, the people's memberOf (Active
+# Directory, or OpenLDAP's memberof overlay).
+LDAP_GROUP_BASE = env_str("LDAP_GROUP_BASE")
+LDAP_GROUP_FILTER = env_str("LDAP_GROUP_FILTER", "(|(objectClass=groupOfNames)(objectClass=group))")
+LDAP_GROUP_MEMBER_ATTR = env_str("LDAP_GROUP_MEMBER_ATTR", "member")
+# Attribute names, comma-separated in order of preference: the first one an entry has wins.
+LDAP_ATTR_UID = env_list("LDAP_ATTR_UID", ["uid", "sAMAccountName"])
+LDAP_ATTR_MAIL = env_list("LDAP_ATTR_MAIL", ["mail"])
+LDAP_ATTR_NAME = env_list("LDAP_ATTR_NAME", ["displayName", "cn"])
+LDAP_ATTR_TITLE = env_list("LDAP_ATTR_TITLE", ["title"])
+LDAP_ATTR_DEPARTMENT = env_list("LDAP_ATTR_DEPARTMENT", ["department", "departmentNumber"])
+LDAP_ATTR_MANAGER = env_list("LDAP_ATTR_MANAGER", ["manager"])
+LDAP_ATTR_MEMBER_OF = env_list("LDAP_ATTR_MEMBER_OF", ["memberOf"])
+# A stable id surviving renames; an entry with none is known by its DN.
+LDAP_ATTR_ID = env_list("LDAP_ATTR_ID", ["entryUUID", "objectGUID"])
+LDAP_ATTR_MODIFIED = env_str("LDAP_ATTR_MODIFIED", "modifyTimestamp")
+# Disabled accounts: Active Directory's userAccountControl ACCOUNTDISABLE bit always; and
+# LDAP_DISABLED_ATTR holding one of LDAP_DISABLED_VALUES (empty: any value). The default is
+# OpenLDAP ppolicy's administrative lock; a lockout after failed passwords is no departure.
+LDAP_DISABLED_ATTR = env_str("LDAP_DISABLED_ATTR", "pwdAccountLockedTime")
+LDAP_DISABLED_VALUES = env_list("LDAP_DISABLED_VALUES", ["000001010000Z"])
+# Entries per page of a paged search; seconds per network operation.
+LDAP_PAGE_SIZE = env_int("LDAP_PAGE_SIZE", 500)
+LDAP_TIMEOUT = env_int("LDAP_TIMEOUT", 30)
+# A colleague departed by the directory whose account is enabled again is reported, and made
+# current again only with this on.
+LDAP_REINSTATE_REENABLED = env_bool("LDAP_REINSTATE_REENABLED", default=False)
+# A sync without --full reads only entries changed since the last one, except when the last
+# full pass (the only one that sees deleted entries) is this many hours old; 0: never then.
+LDAP_FULL_SYNC_HOURS = env_int("LDAP_FULL_SYNC_HOURS", 24)
+# Roles from LDAP groups at each login and sync: "Role=group DN" pairs separated by ";", e.g.
+# "HR admin=cn=hr,ou=groups,dc=example,dc=org;Auditor=cn=audit,ou=groups,dc=example,dc=org".
+# Roles named here follow the groups; the others stay as granted in the admin.
+LDAP_ROLE_GROUPS = env_str("LDAP_ROLE_GROUPS")
+if LDAP_SERVER_URI:
+    # After the login rate limiter (which must stay first), before ModelBackend.
+    AUTHENTICATION_BACKENDS.insert(
+        AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend"),
+        "connectors.directory.auth.DirectoryBackend",
+    )
+    CELERY_IMPORTS = ["connectors.directory.tasks"]
+    # Every LDAP_SYNC_MINUTES minutes (default 15): sync the directory (connectors/directory).
+    CELERY_BEAT_SCHEDULE["sync-directory"] = {
+        "task": "connectors.directory.tasks.sync_directory",
+        "schedule": env_int("LDAP_SYNC_MINUTES", 15) * 60,
+    }

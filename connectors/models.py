@@ -81,6 +81,10 @@ class SyncRun(models.Model):
     colleagues = models.PositiveIntegerField(default=0)
     current_container = models.CharField(max_length=300, blank=True)
     error = models.TextField(blank=True)
+    # What the exclusion rules did (connectors/exclusions.py): {"rules": <fingerprint of the
+    # rules applied>, "skipped": {reason: documents not stored}, "removed": {reason: items
+    # stored earlier and deleted because a newer rule excludes them}}.
+    exclusions = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -94,6 +98,16 @@ class SyncRun(models.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def items_excluded(self) -> int:
+        """Documents the source had that exclusion rules kept out in this run."""
+        return sum(self.exclusions.get("skipped", {}).values())
+
+    @property
+    def items_removed_by_exclusions(self) -> int:
+        """Items stored earlier that this run deleted because a rule now excludes them."""
+        return sum(self.exclusions.get("removed", {}).values())
 
     @property
     def items_stored(self) -> int:
@@ -147,3 +161,8 @@ class QuarantinedFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.error_type}"
+
+
+# The directory sync's tables live beside their code; importing them here registers them with
+# this app (its migrations hold them).
+from connectors.directory.models import DirectoryAccount, DirectorySyncState  # noqa: E402, F401

@@ -22,6 +22,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "weaviate": "WEAVIATE_URL",
         "pgvector": "TEST_PGVECTOR",
         "llm": "TEST_LLM_MODEL",
+        "ldap": "TEST_SLAPD",
     }
     for item in items:
         for marker, variable in needs.items():
@@ -35,6 +36,15 @@ def _test_settings(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.COLLEAGUE_QUARANTINE_DIR = tmp_path / "quarantine"
     # Password hashing is deliberately slow; tests do not need that.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache: no failed-login counters (config/security.py)
+    or other state left by an earlier test."""
+    from django.core.cache import caches
+
+    caches["default"].clear()
 
 
 @pytest.fixture(autouse=True)
