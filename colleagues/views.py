@@ -105,6 +105,7 @@ def identity_split(request: HttpRequest, slug: str, identity_id: int) -> HttpRes
     return redirect(colleague)
 
 
+@login_required
 @permission_required("colleagues.manage_grants", raise_exception=True)
 def access(request: HttpRequest, slug: str) -> HttpResponse:
     """Who may open this colleague's package: the grants in force, a form to add one."""
@@ -147,6 +148,7 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+@login_required
 @permission_required("colleagues.manage_grants", raise_exception=True)
 @require_POST
 def revoke(request: HttpRequest, slug: str, grant_id: int) -> HttpResponse:
@@ -156,6 +158,7 @@ def revoke(request: HttpRequest, slug: str, grant_id: int) -> HttpResponse:
     return redirect("colleagues:access", slug=slug)
 
 
+@login_required
 @permission_required("colleagues.manage_consent", raise_exception=True)
 @require_POST
 def consent(request: HttpRequest, slug: str) -> HttpResponse:

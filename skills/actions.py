@@ -72,6 +72,22 @@ def public_items(item_ids: Iterable[int]) -> set[int]:
     }
 
 
+class BuildRefused(ValueError):
+    """A package that may not be built: its colleague's capture consent is required and not
+    given, or refused (Colleague.consent)."""
+
+    @classmethod
+    def for_colleague(cls, colleague: Colleague) -> BuildRefused:
+        return cls(
+            f"{colleague.name}'s consent to capture is {colleague.get_consent_display().lower()}:"
+            " no package is built until it is given (or not required by policy)."
+        )
+
+
+# Consent states under which a colleague's package is not built.
+WITHOUT_CONSENT = (Colleague.Consent.REQUIRED, Colleague.Consent.REFUSED)
+
+
 def build_package(
     colleague: Colleague,
     *,
@@ -82,8 +98,11 @@ def build_package(
     """Analyse everything `colleague` wrote and store the result as a new version.
 
     On failure the package is marked failed with the error, no version is written, and the
-    exception propagates.
+    exception propagates. BuildRefused, before anything is written, when the colleague's
+    consent is required and not given, or refused.
     """
+    if colleague.consent in WITHOUT_CONSENT:
+        raise BuildRefused.for_colleague(colleague)
     started = time.perf_counter()
     reader = Reader.operator()
     package, _ = SkillPackage.objects.get_or_create(colleague=colleague)
@@ -186,7 +205,9 @@ def colleagues_with_new_material() -> list[Colleague]:
             Q(status=SkillPackage.Status.STALE) | _stuck_building()
         ).values_list("colleague_id", flat=True)
     )
-    return list(Colleague.objects.filter(pk__in=stale).order_by("name"))
+    return list(
+        Colleague.objects.filter(pk__in=stale).exclude(consent__in=WITHOUT_CONSENT).order_by("name")
+    )
 
 
 def request_rebuild_all() -> int:

@@ -10,7 +10,12 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from colleagues.models import Colleague
-from skills.actions import build_package, build_packages, colleagues_with_new_material
+from skills.actions import (
+    BuildRefused,
+    build_package,
+    build_packages,
+    colleagues_with_new_material,
+)
 from skills.models import SkillVersion
 
 logger = logging.getLogger(__name__)
@@ -25,7 +30,11 @@ def build_skill_package(colleague_id: int, user_id: int | None = None) -> int | 
     if colleague is None:
         return None
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    return build_package(colleague, user=user).number
+    try:
+        return build_package(colleague, user=user).number
+    except BuildRefused as exc:
+        logger.info("Not built: %s", exc)
+        return None
 
 
 @shared_task(acks_late=True)

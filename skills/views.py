@@ -28,6 +28,8 @@ from colleagues.models import Colleague
 from knowledge.visibility import reader_for
 from skills import tasks
 from skills.actions import (
+    WITHOUT_CONSENT,
+    BuildRefused,
     CorrectionRefused,
     add_correction,
     request_rebuild_all,
@@ -51,6 +53,7 @@ from skills.selectors import (
 )
 
 
+@login_required
 @permission_required("colleagues.curate_packages", raise_exception=True)
 def overview(request: HttpRequest) -> HttpResponse:
     """Every package's build status; progress of a rebuild of all of them."""
@@ -73,6 +76,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "skills/overview.html", context)
 
 
+@login_required
 @permission_required("colleagues.curate_packages", raise_exception=True)
 @require_POST
 def rebuild_all(request: HttpRequest) -> HttpResponse:
@@ -127,6 +131,7 @@ def package(request: HttpRequest, slug: str) -> HttpResponse:
         "corrections": list(active_corrections(skill_package)) if skill_package else [],
         "correction_form": CorrectionForm(),
         "can_curate": can_curate,
+        "consent_blocks": colleague.consent in WITHOUT_CONSENT,
         "can_correct": can_curate or _is_own(request, colleague),
         "style_form": StyleCheckForm(),
     }
@@ -294,6 +299,9 @@ def restore(request: HttpRequest, slug: str, number: int) -> HttpResponse:
 @require_POST
 def build(request: HttpRequest, slug: str) -> HttpResponse:
     colleague = _curated(request, slug)
+    if colleague.consent in WITHOUT_CONSENT:
+        messages.error(request, str(BuildRefused.for_colleague(colleague)))
+        return redirect("skills:package", slug=slug)
     SkillPackage.objects.get_or_create(colleague=colleague)
     tasks.build_skill_package.delay(colleague.pk, request.user.pk)
     messages.success(request, f"Building {colleague.name}'s package; this page shows its status.")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test.utils import override_settings
 
@@ -15,6 +16,7 @@ from colleagues.actions import import_directory, link_login
 from colleagues.demo.company import DOMAIN, PEOPLE_BY_KEY
 from colleagues.demo.generate import DemoCompany, generate_company
 from colleagues.models import Colleague
+from colleagues.roles import Role
 from connectors.actions import run_sync, source_for_path
 from connectors.models import SyncRun
 from skills.actions import build_packages, colleagues_with_new_material
@@ -31,11 +33,23 @@ class DemoLogin:
     colleague: str
 
 
-# username, person key, what they can see, staff (sources pages and admin)
-DEMO_LOGINS: tuple[tuple[str, str, str, bool], ...] = (
-    ("hr", "grace", "HR admin: People channels, sources and the admin", True),
-    ("manager", "samuel", "Payments manager: #payments-incidents and #leadership", False),
-    ("engineer", "tom", "Platform engineer: public channels and own DMs only", False),
+# username, person key, what they can see, staff (sources pages and admin), role
+DEMO_LOGINS: tuple[tuple[str, str, str, bool, Role], ...] = (
+    ("hr", "grace", "HR admin: People channels, sources and the admin", True, Role.HR_ADMIN),
+    (
+        "manager",
+        "samuel",
+        "Payments manager: #payments-incidents and #leadership",
+        False,
+        Role.MANAGER,
+    ),
+    (
+        "engineer",
+        "tom",
+        "Platform engineer: public channels and own DMs only",
+        False,
+        Role.EMPLOYEE,
+    ),
 )
 
 
@@ -83,7 +97,13 @@ def ingest_company(company: DemoCompany, *, on_step: StepCallback | None = None)
     # are not colleagues.
     with override_settings(COLLEAGUE_ORG_DOMAINS=[DOMAIN]):
         for label, path, config in (
-            ("Northwind Slack", company.slack_export, {"workspace_url": WORKSPACE_URL}),
+            # The demo shows DMs (their visibility, their evidence): captured only when the
+            # source enables them (README "Exclusions and masking").
+            (
+                "Northwind Slack",
+                company.slack_export,
+                {"workspace_url": WORKSPACE_URL, "include_direct_messages": True},
+            ),
             ("Northwind mail", company.mbox, {}),
             ("Northwind documents", company.docs_dir, {"audience": "public"}),
         ):
@@ -94,7 +114,7 @@ def ingest_company(company: DemoCompany, *, on_step: StepCallback | None = None)
 
 
 @transaction.atomic
-def _demo_login(username: str, person_key: str, role: str, staff: bool) -> DemoLogin:
+def _demo_login(username: str, person_key: str, role: str, staff: bool, group: Role) -> DemoLogin:
     person = PEOPLE_BY_KEY[person_key]
     colleague = Colleague.objects.get(email__iexact=person.email)
     password = secrets.token_urlsafe(9)
@@ -105,5 +125,6 @@ def _demo_login(username: str, person_key: str, role: str, staff: bool) -> DemoL
     user.is_superuser = staff
     user.set_password(password)
     user.save()
+    user.groups.set([Group.objects.get(name=group.value)])
     link_login(colleague=colleague, user=user)
     return DemoLogin(username=username, password=password, role=role, colleague=person.name)

@@ -1,0 +1,454 @@
+"""Every URL of the intranet and the API, for every role: the expected status (SECURITY.md 8).
+
+The table below is the contract. A URL added to the project without a row here fails
+`test_every_url_has_a_row`, so nothing is exposed by accident. Each request runs in a
+transaction rolled back afterwards, so a POST that succeeds changes nothing for the next one.
+
+Expected outcomes: a status code, "login" (a redirect to a login page: the intranet for
+anonymous visitors, the admin's for non-staff on staff pages) or "done" (a redirect elsewhere:
+a form handled). Another user's object ids, or objects the user may not see, give 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from answers.conversations import ask_in_conversation, give_feedback
+from colleagues.grants import grant_access
+from colleagues.roles import Role
+from knowledge.models import Item
+from knowledge.redaction import request_redaction
+from skills.actions import add_correction, build_package
+from skills.models import Correction
+from tests import factories as f
+from tests.knowledge.conftest import Org
+from tests.knowledge.conftest import org as org  # the fixture
+
+ROLES = ("anonymous", "employee", "manager", "curator", "hr", "auditor", "admin")
+SIGNED_IN = ROLES[1:]
+
+
+@dataclass
+class World:
+    org: Org
+    users: dict[str, AbstractUser]
+    ids: dict[str, int]
+
+
+@pytest.fixture
+def world(org: Org) -> World:
+    users: dict[str, AbstractUser] = {
+        "employee": org.carol_user,  # not in the private channel
+        "manager": f.make_user("manager", roles=(Role.MANAGER,)),
+        "curator": f.make_user("curator", roles=(Role.CURATOR,)),
+        "hr": f.make_user("hr", roles=(Role.HR_ADMIN,)),
+        "auditor": f.make_user("auditor", roles=(Role.AUDITOR,)),
+        "admin": f.make_user("admin", is_staff=True, is_superuser=True),
+    }
+    f.give_roles(org.carol_user, Role.EMPLOYEE)
+    build_package(org.alice)
+    package = org.alice.skill_package
+    correction_version = add_correction(
+        package, kind=Correction.Kind.STYLE, wrong="hi", right="hello", user=users["curator"]
+    )
+    assert correction_version.number == 2
+    # Bob's conversation with Alice's package, and his feedback on it: nobody else's.
+    turn = ask_in_conversation(
+        user=org.bob_user, colleague=org.alice, question="How do we rotate the billing keys?"
+    )
+    feedback = give_feedback(
+        turn=turn,
+        user=org.bob_user,
+        verdict="wrong",
+        correction_kind="work",
+        correction_right="Keys live in the KMS",
+    )
+    grant = grant_access(org.bob, department="Sales", actor=None)
+    redaction = request_redaction(
+        Item.objects.get(body__contains="terraform pipeline"), user=org.bob_user
+    )
+    public = Item.objects.get(body__contains="terraform pipeline")
+    private = Item.objects.get(body__contains="zebracorn")
+    return World(
+        org=org,
+        users=users,
+        ids={
+            "turn": turn.pk,
+            "conversation": turn.conversation_id,
+            "feedback": feedback.pk,
+            "correction": package.corrections.get().pk,
+            "grant": grant.pk,
+            "redaction": redaction.pk,
+            "public_item": public.pk,
+            "private_item": private.pk,
+            "source": org.source.pk,
+            "identity": org.alice.identities.first().pk,  # type: ignore[union-attr]
+        },
+    )
+
+
+# Who may do what: the roles' expectations, by shorthand.
+def everyone_signed_in(ok: Any) -> dict[str, Any]:
+    return {"anonymous": "login", **dict.fromkeys(SIGNED_IN, ok)}
+
+
+def only(roles: tuple[str, ...], ok: Any, other: Any, anonymous: Any = "login") -> dict[str, Any]:
+    return {
+        "anonymous": anonymous,
+        **{r: ok if r in roles else other for r in SIGNED_IN},
+    }
+
+
+CURATORS = ("curator", "hr", "admin")
+GRANT_MANAGERS = ("hr", "admin")
+STAFF = ("admin",)
+API = {"anonymous": 401}
+
+
+def api_signed_in(ok: Any) -> dict[str, Any]:
+    return {**dict.fromkeys(SIGNED_IN, ok), **API}
+
+
+def api_only(roles: tuple[str, ...], ok: Any, other: Any = 403) -> dict[str, Any]:
+    return {**{r: ok if r in roles else other for r in SIGNED_IN}, **API}
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # the URL's name (namespace:name)
+    method: str
+    path: Callable[[World], str]
+    expected: dict[str, Any]
+    data: Callable[[World], dict[str, Any]] | None = None
+    json: bool = False
+
+
+A = "/colleagues/alice-archer"
+ROWS: tuple[Row, ...] = (
+    Row("home", "get", lambda w: "/", everyone_signed_in(200)),
+    # A signed-in user is sent on from the login page.
+    Row(
+        "login", "get", lambda w: "/login/", {**dict.fromkeys(SIGNED_IN, "done"), "anonymous": 200}
+    ),
+    Row("logout", "get", lambda w: "/logout/", dict.fromkeys(ROLES, 405)),
+    Row("colleagues:directory", "get", lambda w: "/colleagues/", everyone_signed_in(200)),
+    Row("colleagues:detail", "get", lambda w: f"{A}/", everyone_signed_in(200)),
+    Row(
+        "colleagues:merge",
+        "post",
+        lambda w: f"{A}/merge/",
+        only(STAFF, "done", "login"),
+        data=lambda w: {"absorb": "bob-baker"},
+    ),
+    Row("colleagues:access", "get", lambda w: f"{A}/access/", only(GRANT_MANAGERS, 200, 403)),
+    Row(
+        "colleagues:revoke",
+        "post",
+        lambda w: f"/colleagues/bob-baker/access/{w.ids['grant']}/revoke/",
+        only(GRANT_MANAGERS, "done", 403),
+    ),
+    Row(
+        "colleagues:consent",
+        "post",
+        lambda w: f"{A}/consent/",
+        only(GRANT_MANAGERS, "done", 403),
+        data=lambda w: {"consent": "given"},
+    ),
+    Row(
+        "colleagues:split",
+        "post",
+        lambda w: f"{A}/identities/{w.ids['identity']}/split/",
+        only(STAFF, "done", "login"),
+    ),
+    Row("skills:overview", "get", lambda w: "/skills/", only(CURATORS, 200, 403)),
+    Row("skills:rebuild_all", "post", lambda w: "/skills/rebuild/", only(CURATORS, "done", 403)),
+    Row("skills:package", "get", lambda w: f"{A}/skill/", everyone_signed_in(200)),
+    Row("skills:diff", "get", lambda w: f"{A}/skill/diff/?from=1&to=2", everyone_signed_in(200)),
+    Row("skills:download", "get", lambda w: f"{A}/skill/download/", everyone_signed_in(200)),
+    Row("skills:build", "post", lambda w: f"{A}/skill/build/", only(CURATORS, "done", 403)),
+    Row(
+        "skills:correct",
+        "post",
+        lambda w: f"{A}/skill/corrections/",
+        only(CURATORS, "done", 403),
+        data=lambda w: {"kind": "style", "wrong": "cheers", "right": "thanks"},
+    ),
+    Row(
+        "skills:withdraw",
+        "post",
+        lambda w: f"{A}/skill/corrections/{w.ids['correction']}/withdraw/",
+        only(CURATORS, "done", 403),
+    ),
+    Row(
+        "skills:restore",
+        "post",
+        lambda w: f"{A}/skill/versions/1/restore/",
+        only(CURATORS, "done", 403),
+    ),
+    Row(
+        "skills:style_check",
+        "post",
+        lambda w: f"{A}/skill/style-check/",
+        everyone_signed_in(200),
+        data=lambda w: {"text": "We rotate the keys every quarter."},
+    ),
+    Row("answers:chat", "get", lambda w: f"{A}/ask/", everyone_signed_in(200)),
+    Row(
+        "answers:conversation",
+        "get",
+        lambda w: f"{A}/ask/{w.ids['conversation']}/",
+        everyone_signed_in(404),  # Bob's
+    ),
+    Row(
+        "answers:feedback",
+        "post",
+        lambda w: f"/answers/{w.ids['turn']}/feedback/",
+        everyone_signed_in(404),  # on Bob's answer
+        data=lambda w: {"verdict": "helpful"},
+    ),
+    Row("answers:who_knows", "get", lambda w: "/who-knows/?q=billing", everyone_signed_in(200)),
+    Row("answers:feedback_queue", "get", lambda w: "/curation/feedback/", only(CURATORS, 200, 403)),
+    Row(
+        "answers:review",
+        "post",
+        lambda w: f"/curation/feedback/{w.ids['feedback']}/",
+        only(CURATORS, "done", 404),
+        data=lambda w: {"decision": "reject"},
+    ),
+    Row(
+        "knowledge:search", "get", lambda w: "/knowledge/search/?q=billing", everyone_signed_in(200)
+    ),
+    Row(
+        "knowledge:item",
+        "get",
+        lambda w: f"/knowledge/items/{w.ids['public_item']}/",
+        everyone_signed_in(200),
+    ),
+    Row(
+        "knowledge:item",
+        "get",
+        lambda w: f"/knowledge/items/{w.ids['private_item']}/",
+        everyone_signed_in(404),  # a private channel none of them is in
+    ),
+    Row("knowledge:my_data", "get", lambda w: "/knowledge/privacy/", everyone_signed_in(200)),
+    Row(
+        "knowledge:ask_redaction",
+        "post",
+        lambda w: f"/knowledge/privacy/items/{w.ids['public_item']}/redact/",
+        everyone_signed_in(404),  # Bob's message: none of them wrote it
+    ),
+    Row(
+        "knowledge:redaction_queue",
+        "get",
+        lambda w: "/knowledge/privacy/requests/",
+        only(CURATORS, 200, 403),
+    ),
+    Row(
+        "knowledge:decide_redaction",
+        "post",
+        lambda w: f"/knowledge/privacy/requests/{w.ids['redaction']}/",
+        only(CURATORS, "done", 403),
+        data=lambda w: {"decision": "reject", "reason": "it is not personal"},
+    ),
+    Row("connectors:sources", "get", lambda w: "/sources/", only(STAFF, 200, "login")),
+    # Anyone signed in may upload documents of their own (README "Uploads").
+    Row("connectors:upload", "get", lambda w: "/sources/upload/", everyone_signed_in(200)),
+    Row(
+        "connectors:source",
+        "get",
+        lambda w: f"/sources/{w.ids['source']}/",
+        only(STAFF, 200, "login"),
+    ),
+    Row(
+        "connectors:sync",
+        "post",
+        lambda w: f"/sources/{w.ids['source']}/sync/",
+        only(STAFF, "done", "login"),
+    ),
+    Row(
+        "connectors:exclusions",
+        "post",
+        lambda w: f"/sources/{w.ids['source']}/exclusions/",
+        only(STAFF, "done", "login"),
+        data=lambda w: {"keywords": "salary"},
+    ),
+    Row(
+        "connectors:pause",
+        "post",
+        lambda w: f"/sources/{w.ids['source']}/pause/",
+        only(STAFF, "done", "login"),
+    ),
+    Row(
+        "connectors:delete",
+        "post",
+        lambda w: f"/sources/{w.ids['source']}/delete/",
+        only(STAFF, "done", "login"),
+    ),
+    # The API: 401 without credentials.
+    Row("api-token", "post", lambda w: "/api/auth/token/", dict.fromkeys(ROLES, 400)),
+    Row("api-colleagues", "get", lambda w: "/api/colleagues/", api_signed_in(200)),
+    Row("api-colleague", "get", lambda w: "/api/colleagues/alice-archer/", api_signed_in(200)),
+    Row(
+        "api-grants",
+        "get",
+        lambda w: "/api/colleagues/bob-baker/grants/",
+        api_only(GRANT_MANAGERS, 200),
+    ),
+    Row(
+        "api-grants",
+        "post",
+        lambda w: "/api/colleagues/bob-baker/grants/",
+        api_only(GRANT_MANAGERS, 201),
+        data=lambda w: {"department": "Finance", "level": "viewer"},
+        json=True,
+    ),
+    Row(
+        "api-grant",
+        "delete",
+        lambda w: f"/api/colleagues/bob-baker/grants/{w.ids['grant']}/",
+        api_only(GRANT_MANAGERS, 204),
+    ),
+    Row(
+        "api-grant",
+        "delete",
+        lambda w: f"/api/colleagues/alice-archer/grants/{w.ids['grant']}/",
+        api_only(GRANT_MANAGERS, 404),  # a grant of another colleague's package
+    ),
+    Row("api-skill", "get", lambda w: "/api/colleagues/alice-archer/skill/", api_signed_in(200)),
+    Row(
+        "api-skill-versions",
+        "get",
+        lambda w: "/api/colleagues/alice-archer/skill/versions/",
+        api_signed_in(200),
+    ),
+    Row(
+        "api-skill-diff",
+        "get",
+        lambda w: "/api/colleagues/alice-archer/skill/diff/?from=1&to=2",
+        api_signed_in(200),
+    ),
+    Row(
+        "api-skill-corrections",
+        "get",
+        lambda w: "/api/colleagues/alice-archer/skill/corrections/",
+        api_signed_in(200),
+    ),
+    Row(
+        "api-skill-corrections",
+        "post",
+        lambda w: "/api/colleagues/alice-archer/skill/corrections/",
+        api_only(CURATORS, 201),
+        data=lambda w: {"kind": "style", "wrong": "cheers", "right": "thanks"},
+        json=True,
+    ),
+    Row(
+        "api-skill-rollback",
+        "post",
+        lambda w: "/api/colleagues/alice-archer/skill/rollback/",
+        api_only(CURATORS, 201),
+        data=lambda w: {"version": 1},
+        json=True,
+    ),
+    Row(
+        "api-skill-build",
+        "post",
+        lambda w: "/api/colleagues/alice-archer/skill/build/",
+        api_only(CURATORS, 202),
+    ),
+    Row(
+        "api-skill-export",
+        "get",
+        lambda w: "/api/colleagues/alice-archer/skill/export/",
+        api_signed_in(200),
+    ),
+    Row(
+        "api-style-match",
+        "post",
+        lambda w: "/api/style-match/",
+        api_signed_in(200),
+        data=lambda w: {"text": "We rotate the keys every quarter."},
+        json=True,
+    ),
+    Row("api-items", "get", lambda w: "/api/items/", api_signed_in(200)),
+    Row("api-item", "get", lambda w: f"/api/items/{w.ids['public_item']}/", api_signed_in(200)),
+    Row("api-item", "get", lambda w: f"/api/items/{w.ids['private_item']}/", api_signed_in(404)),
+    Row("api-search", "get", lambda w: "/api/search/?q=billing", api_signed_in(200)),
+    Row(
+        "api-ask",
+        "post",
+        lambda w: "/api/ask/",
+        api_signed_in(200),
+        data=lambda w: {"colleague": "alice-archer", "question": "How are keys rotated?"},
+        json=True,
+    ),
+    Row(
+        "api-who-knows",
+        "post",
+        lambda w: "/api/who-knows/",
+        api_signed_in(200),
+        data=lambda w: {"question": "billing keys"},
+        json=True,
+    ),
+    # The API's description is public; it holds no data.
+    Row("api-schema", "get", lambda w: "/api/schema/", dict.fromkeys(ROLES, 200)),
+    Row("api-docs", "get", lambda w: "/api/docs/", dict.fromkeys(ROLES, 200)),
+)
+
+
+def _outcome(response: HttpResponse) -> Any:
+    if response.status_code == 302:
+        location = response["Location"]
+        return "login" if "/login/" in location else "done"
+    return response.status_code
+
+
+def _request(client: Client, row: Row, world: World) -> HttpResponse:
+    path = row.path(world)
+    data = row.data(world) if row.data else {}
+    call = getattr(client, row.method)
+    if row.json:
+        return call(path, data, content_type="application/json")  # type: ignore[no-any-return]
+    return call(path, data)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_url_answers_each_role_as_the_table_says(world: World, role: str) -> None:
+    client = Client()
+    if role != "anonymous":
+        client.force_login(world.users[role])
+    wrong = []
+    for row in ROWS:
+        with transaction.atomic():
+            outcome = _outcome(_request(client, row, world))
+            transaction.set_rollback(True)
+        if outcome != row.expected[role]:
+            wrong.append(
+                f"{row.method.upper()} {row.path(world)}: {outcome}, not {row.expected[role]}"
+            )
+    assert wrong == [], f"{role}:\n" + "\n".join(wrong)
+
+
+def _names(patterns: list[Any], namespace: str = "") -> set[str]:
+    names: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.app_name == "admin":
+                continue  # Django's admin: staff only, its own permission checks
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            names |= _names(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(f"{namespace}{pattern.name}")
+    return names
+
+
+def test_every_url_has_a_row() -> None:
+    assert _names(get_resolver().url_patterns) == {row.name for row in ROWS}
