@@ -204,12 +204,22 @@ def _on_login_failed(
     ip = client_ip(request)
     if request is not None and getattr(request, LOCKED_ATTRIBUTE, False):
         audit.record(
-            "login_locked", target, ip=ip, via=_via(request), locked_by=locked_by(request, username)
+            "login_locked",
+            target,
+            result=audit.Result.DENIED,
+            ip=ip,
+            via=_via(request),
+            locked_by=locked_by(request, username),
         )
         return
     note_failure(request, username)
     audit.record(
-        "login_failed", target, ip=ip, via=_via(request), locked=bool(locked_by(request, username))
+        "login_failed",
+        target,
+        result=audit.Result.FAILED,
+        ip=ip,
+        via=_via(request),
+        locked=bool(locked_by(request, username)),
     )
 
 

@@ -58,6 +58,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response carries X-Request-ID and every audit event its request's id and
+    # client IP (config/request_context.py).
+    "config.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,6 +150,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "repair-index": {"task": "knowledge.tasks.repair_index", "schedule": 60 * 60},
     # Every 10 minutes: rebuild the skill packages of colleagues with new material.
     "rebuild-stale-skills": {"task": "skills.tasks.rebuild_stale_packages", "schedule": 10 * 60},
+    # Every 24 hours: delete expired items no legal hold covers (knowledge.retention.purge).
+    "purge-expired-items": {"task": "knowledge.tasks.purge_expired_items", "schedule": 86_400},
 }
 
 # --- Files ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from connectors.base import SourceFailure
@@ -310,6 +311,9 @@ def delete_source(*, source: Source) -> DeletedSource:
     quarantine rows and the quarantined copies on disk.
 
     Refused (ConnectorConfigError) while a sync of it is running: pause it and let the run end.
+    While a legal hold covers any of its items, or names it or one of its containers, only the
+    items no hold covers are deleted, the source is paused and kept, the skip is audited, and
+    SourceHeld says so.
     """
     from knowledge.models import Audience, Chunk, Item
 
@@ -319,6 +323,7 @@ def delete_source(*, source: Source) -> DeletedSource:
             raise ConnectorConfigError(
                 f"{source.name} is syncing; pause it and delete it once the run has ended"
             )
+        refusal = _delete_unheld_items(source) if _is_held(source) else None
         copies = [
             Path(stored)
             for stored in source.quarantine.exclude(stored_path="").values_list(
@@ -330,13 +335,53 @@ def delete_source(*, source: Source) -> DeletedSource:
             items=Item.objects.filter(source=source).count(),
             quarantined_files=source.quarantine.count(),
         )
-        Chunk.objects.filter(item__source=source).delete()
-        Item.objects.filter(source=source).delete()
-        source.delete()
-        Audience.objects.filter(items__isnull=True, chunks__isnull=True).delete()
-        transaction.on_commit(lambda: _remove_files(copies))
+        if refusal is None:
+            Chunk.objects.filter(item__source=source).delete()
+            Item.objects.filter(source=source).delete()
+            source.delete()
+            Audience.objects.filter(items__isnull=True, chunks__isnull=True).delete()
+            transaction.on_commit(lambda: _remove_files(copies))
+    if refusal is not None:
+        raise SourceHeld(refusal)
     logger.info("Deleted source %s with %s items", deleted.name, deleted.items)
     return deleted
+
+
+class SourceHeld(ConnectorConfigError):
+    """A legal hold keeps a source from being deleted; its unheld items were deleted."""
+
+
+def _is_held(source: Source) -> bool:
+    """Whether an active legal hold names the source or one of its containers, or covers any
+    of its items."""
+    from knowledge.models import Item, LegalHold
+    from knowledge.retention.holds import held_condition
+
+    held = held_condition(LegalHold.objects.filter(released_at__isnull=True))
+    names = LegalHold.objects.filter(released_at__isnull=True).filter(
+        Q(source=source) | Q(container__source=source)
+    )
+    return names.exists() or (
+        held is not None and Item.objects.filter(source=source).filter(held).exists()
+    )
+
+
+def _delete_unheld_items(source: Source) -> str:
+    """Delete what no hold covers, pause the source, audit the skip; say what was done."""
+    from knowledge.actions import delete_items
+    from knowledge.models import Item
+    from knowledge.retention.holds import record_blocked, without_held
+
+    items = Item.objects.filter(source=source)
+    deleted = delete_items(item_ids=list(without_held(items).values_list("pk", flat=True)))
+    counts = record_blocked("source_deletion", f"source:{source.pk}", items)
+    source.status = Source.Status.PAUSED
+    source.save(update_fields=["status"])
+    holds = ", ".join(f"#{hold_id}" for hold_id in sorted(counts)) or "naming it"
+    return (
+        f"{source.name} is under legal hold ({holds}): deleted its {deleted} unheld items, "
+        f"kept {items.count()} held items and the source (paused)"
+    )
 
 
 def _remove_files(paths: list[Path]) -> None:
@@ -434,6 +479,8 @@ class Pruned:
     # them (an unreadable file or folder, a corrupt day file): see `failures`.
     kept: int = 0
     failures: tuple[SourceFailure, ...] = ()
+    # Gone at the source, but kept because a legal hold covers them.
+    held: int = 0
 
 
 def prune_source(*, source: Source) -> Pruned:
@@ -449,6 +496,7 @@ def prune_source(*, source: Source) -> Pruned:
     """
     from knowledge.actions import delete_items
     from knowledge.models import Item
+    from knowledge.retention.holds import active_holds, held_condition, record_blocked
 
     connector = connector_class(source.kind)(config=source.config, credentials=source.credentials)
     connector.validate()
@@ -471,6 +519,13 @@ def prune_source(*, source: Source) -> Pruned:
             kept += 1
         else:
             gone.append(item_id)
+    # A legal hold beats the source's deletion: what one covers stays, and the skip is audited.
+    covered = held_condition(active_holds())
+    held_ids = set(stored.filter(covered).values_list("pk", flat=True)) if covered else set()
+    kept_by_hold = [item_id for item_id in gone if item_id in held_ids]
+    if kept_by_hold:
+        record_blocked("prune", f"source:{source.pk}", Item.objects.filter(pk__in=kept_by_hold))
+        gone = [item_id for item_id in gone if item_id not in held_ids]
     # Chunks go too, from the database and from every index backend.
     delete_items(item_ids=gone)
     if gone:
@@ -484,4 +539,4 @@ def prune_source(*, source: Source) -> Pruned:
             len(failures),
             failures[0].path,
         )
-    return Pruned(deleted=len(gone), kept=kept, failures=failures)
+    return Pruned(deleted=len(gone), kept=kept, failures=failures, held=len(kept_by_hold))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from colleagues.models import Identity
 from connectors.models import Source
@@ -164,28 +165,72 @@ class Chunk(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Something a person did or saw that an auditor may ask about; written, never changed.
+    """Something a person did or saw that an auditor may ask about; written once, never changed.
 
     `actor` is empty for the console operator or the system itself; `target` names what was
-    touched ("colleague:12", "source:3"); `detail` holds what the action needs to be understood.
+    touched ("colleague:12", "source:3"); `detail` holds what the action needs to be understood:
+    ids and hashes, never content. `ip` and `request_id` come from the request being served
+    (config/request_context.py), empty outside one.
+
+    Events form a hash chain (knowledge/audit_chain.py): `seq` is the event's position, `hash`
+    covers its fields and `prev_hash`, the hash of the event before it. `knowledge.audit.record`
+    is the only writer; `manage.py audit verify` checks the chain against AuditChainHead.
     """
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    class Result(models.TextChoices):
+        OK = "ok", "OK"
+        DENIED = "denied", "Denied"
+        FAILED = "failed", "Failed"
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    # Not auto_now_add: the time is part of the hash, so it is set before the hash is computed.
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # No database constraint and no cascade: deleting a user must not rewrite (or be refused
+    # by) an append-only table. The id stays as it was; `actor_name` says who it was.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_name = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     target = models.CharField(max_length=200, db_index=True)
+    result = models.CharField(max_length=8, choices=Result.choices, default=Result.OK)
+    # Text as config.security.client_ip normalises it, so it hashes the same after a round trip.
+    ip = models.CharField(max_length=45, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
 
     class Meta:
-        ordering = ["-at", "-id"]
+        ordering = ["-seq"]
 
     def __str__(self) -> str:
         return (
             f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or 'operator'} {self.action} {self.target}"
         )
+
+
+class AuditChainHead(models.Model):
+    """The last event of the audit chain: one row, moved forward with every event.
+
+    It anchors the end of the chain, so deleting the newest events (truncation) is detected;
+    it is written in the transaction that appends the event.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_head_single")]
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.seq}"
 
 
 from knowledge.index.outbox import IndexOutbox  # noqa: E402, F401  (defined with the outbox)
@@ -284,3 +329,108 @@ class RedactedDocument(models.Model):
 
     def __str__(self) -> str:
         return f"redacted document {self.external_id_sha256[:12]} of source {self.source_id}"
+
+
+class RetentionPolicy(models.Model):
+    """How long captured items of a scope are kept before the purge deletes them
+    (knowledge/retention). Where several policies apply to an item, the longest wins."""
+
+    class Scope(models.TextChoices):
+        SOURCE_KIND = "source_kind", "Every source of a kind"
+        SOURCE = "source", "One source"
+        CONTAINER = "container", "One channel or folder"
+        COLLEAGUE = "colleague", "What one colleague wrote"
+        DEPARTURE = "departure", "What departed colleagues wrote, counted from their departure"
+
+    class Action(models.TextChoices):
+        DELETE = "delete", "Delete"
+
+    name = models.CharField(max_length=200)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    source_kind = models.CharField(max_length=32, blank=True)
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    container = models.ForeignKey(
+        Container, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # For DEPARTURE: only this departed colleague; empty means every departed colleague.
+    colleague = models.ForeignKey(
+        "colleagues.Colleague",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    keep_days = models.PositiveIntegerField()
+    action = models.CharField(max_length=16, choices=Action.choices, default=Action.DELETE)
+    is_active = models.BooleanField(default=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    (models.Q(scope="source_kind") & ~models.Q(source_kind=""))
+                    | (models.Q(scope="source") & models.Q(source__isnull=False))
+                    | (models.Q(scope="container") & models.Q(container__isnull=False))
+                    | (models.Q(scope="colleague") & models.Q(colleague__isnull=False))
+                    | models.Q(scope="departure")
+                ),
+                name="retention_policy_scope_named",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LegalHold(models.Model):
+    """Items that nothing may delete while the hold is active (knowledge/retention).
+
+    The scope is every criterion set, combined: a colleague (what they wrote), a source, a
+    container, and a range of creation dates. A hold with no criterion covers nothing; placing
+    one is refused. Released holds are kept, as the record of what was held and why.
+    """
+
+    name = models.CharField(max_length=200)
+    reason = models.TextField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    colleague = models.ForeignKey(
+        "colleagues.Colleague",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="legal_holds",
+    )
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="legal_holds"
+    )
+    container = models.ForeignKey(
+        Container, null=True, blank=True, on_delete=models.SET_NULL, related_name="legal_holds"
+    )
+    # Items created on or after `created_from` and on or before `created_until` (UTC days).
+    created_from = models.DateField(null=True, blank=True)
+    created_until = models.DateField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"legal hold #{self.pk} {self.name!r}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None

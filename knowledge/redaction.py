@@ -71,6 +71,7 @@ from knowledge.models import (
     RedactedDocument,
     RedactionRequest,
 )
+from knowledge.retention.holds import blocked_reason, record_blocked
 from knowledge.selectors import SourceCount
 from knowledge.visibility import Reader
 from skills import selectors as skill_selectors
@@ -108,9 +109,9 @@ def redaction_blocked_by(item: Item) -> str | None:
     The hook for legal holds (issue 8): a hold covering the item makes this return a
     sentence naming it, and `redact_item` then raises RedactionBlocked before anything is
     touched, and an approved request waits (RedactionRequest.State.APPROVED) until a curator
-    approves it again once the hold has ended. Nothing blocks a redaction yet.
+    approves it again once the hold has ended (knowledge.retention.holds).
     """
-    return None
+    return blocked_reason(item)
 
 
 # Reads.
@@ -244,6 +245,7 @@ def redact_item(item: Item, *, actor: Actor, reason: str) -> Redacted | None:
     """
     blocked = redaction_blocked_by(item)
     if blocked is not None:
+        record_blocked("redaction", f"item:{item.pk}", Item.objects.filter(pk=item.pk), actor=actor)
         raise RedactionBlocked(blocked)
     with transaction.atomic():
         return _redact(item.pk, actor=actor, reason=reason)
@@ -404,6 +406,12 @@ def _quoted_fragments(body: str) -> list[str]:
     return list(dict.fromkeys(" ".join(words[s : s + QUOTE_WORDS]) for s in starts))
 
 
+def blank_turns(item_id: int, body: str) -> tuple[int, ...]:
+    """Replace the answers of the conversation turns citing or quoting the item of this id and
+    `body` (deleted or about to be); return their ids. The retention purge uses it too."""
+    return _blank_turns(item_id, _quoted_fragments(body))
+
+
 def _blank_turns(item_id: int, fragments: Sequence[str]) -> tuple[int, ...]:
     """Replace the answers of the turns citing or quoting the item; return their ids."""
     condition = Q(citations__icontains=str(item_id))
@@ -537,6 +545,10 @@ def approve_request(
             reason=request.decision_reason,
             blocked_by=blocked,
         )
+        if item is not None and blocked:
+            record_blocked(
+                "redaction", f"item:{item.pk}", Item.objects.filter(pk=item.pk), actor=curator
+            )
         if item is not None and not blocked:
             why = request.decision_reason or request.reason or "requested by the person"
             _redact(item.pk, actor=curator, reason=f"request {request.pk}: {why}")

@@ -57,3 +57,11 @@ def _retrying(task: Task, run: Callable[[], int]) -> int:
             return 0
         raise task.retry(exc=exc, countdown=60 * 2**task.request.retries) from exc
     return done
+
+
+@shared_task(acks_late=True)
+def purge_expired_items() -> dict[str, object]:
+    """Delete expired items no legal hold covers, with what derives from them (retention)."""
+    from knowledge.retention.purge import purge_expired
+
+    return purge_expired().as_json()

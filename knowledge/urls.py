@@ -1,6 +1,6 @@
 from django.urls import path
 
-from knowledge import views, views_privacy
+from knowledge import views, views_audit, views_privacy, views_retention
 
 app_name = "knowledge"
 urlpatterns = [
@@ -10,4 +10,17 @@ urlpatterns = [
     path("privacy/items/<int:item_id>/redact/", views_privacy.ask_redaction, name="ask_redaction"),
     path("privacy/requests/", views_privacy.redaction_queue, name="redaction_queue"),
     path("privacy/requests/<int:pk>/", views_privacy.decide_redaction, name="decide_redaction"),
+    path("retention/", views_retention.retention, name="retention"),
+    path("retention/policies/", views_retention.add_policy, name="add_policy"),
+    path("retention/holds/", views_retention.place_legal_hold, name="place_hold"),
+    path(
+        "retention/holds/<int:pk>/release/",
+        views_retention.release_legal_hold,
+        name="release_hold",
+    ),
+]
+urlpatterns += [
+    path("audit/", views_audit.audit_events, name="audit_events"),
+    path("audit/packages/", views_audit.audit_packages, name="audit_packages"),
+    path("audit/users/", views_audit.audit_users, name="audit_users"),
 ]

@@ -25,6 +25,7 @@ from colleagues.access import (
     viewable_colleague,
 )
 from colleagues.models import Colleague
+from knowledge.audit import record
 from knowledge.visibility import reader_for
 from skills import tasks
 from skills.actions import (
@@ -137,6 +138,13 @@ def package(request: HttpRequest, slug: str) -> HttpResponse:
     }
     if version is not None:
         context.update(_shown(package_view(reader, version)))
+    # Who opened whose package, and which version: the auditors' access report counts these.
+    record(
+        "skill.viewed",
+        f"colleague:{colleague.pk}",
+        actor=request.user,
+        version=version.number if version is not None else None,
+    )
     return render(request, "skills/package.html", context)
 
 

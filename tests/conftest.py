@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# On PostgreSQL, empty the append-only audit trail before a transactional test's flush.
+from tests.audit_maintenance import _audit_trail_emptied_before_flush  # noqa: F401
+
 # A browser page on the live server (the `browser` group), for any test module.
 from tests.browser import page_fixture  # noqa: F401
 

@@ -111,6 +111,8 @@ def only(roles: tuple[str, ...], ok: Any, other: Any, anonymous: Any = "login") 
 CURATORS = ("curator", "hr", "admin")
 GRANT_MANAGERS = ("hr", "admin")
 STAFF = ("admin",)
+# Holders of colleagues.view_audit_reports (a superuser holds every permission).
+AUDITORS = ("auditor", "hr", "admin")
 API = {"anonymous": 401}
 
 
@@ -258,6 +260,69 @@ ROWS: tuple[Row, ...] = (
         lambda w: f"/knowledge/privacy/requests/{w.ids['redaction']}/",
         only(CURATORS, "done", 403),
         data=lambda w: {"decision": "reject", "reason": "it is not personal"},
+    ),
+    Row(
+        "knowledge:retention",
+        "get",
+        lambda w: "/knowledge/retention/",
+        only(GRANT_MANAGERS, 200, 403),
+    ),
+    Row(
+        "knowledge:add_policy",
+        "post",
+        lambda w: "/knowledge/retention/policies/",
+        only(GRANT_MANAGERS, "done", 403),
+        data=lambda w: {
+            "name": "Slack 2 years",
+            "scope": "source_kind",
+            "source_kind": "slack-export",
+            "keep_days": 730,
+        },
+    ),
+    Row(
+        "knowledge:place_hold",
+        "post",
+        lambda w: "/knowledge/retention/holds/",
+        only(GRANT_MANAGERS, "done", 403),
+        data=lambda w: {"name": "Litigation", "reason": "a claim", "colleague": w.org.alice.pk},
+    ),
+    # No hold exists in the world: the permission is checked before the lookup.
+    Row(
+        "knowledge:release_hold",
+        "post",
+        lambda w: "/knowledge/retention/holds/999999/release/",
+        only(GRANT_MANAGERS, 404, 403),
+    ),
+    Row("knowledge:audit_events", "get", lambda w: "/knowledge/audit/", only(AUDITORS, 200, 403)),
+    Row(
+        "knowledge:audit_events",
+        "get",
+        lambda w: "/knowledge/audit/?format=csv&action=login",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_packages",
+        "get",
+        lambda w: "/knowledge/audit/packages/",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_packages",
+        "get",
+        lambda w: "/knowledge/audit/packages/?format=pdf",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_users",
+        "get",
+        lambda w: "/knowledge/audit/users/",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_users",
+        "get",
+        lambda w: "/knowledge/audit/users/?format=csv&user=bob",
+        only(AUDITORS, 200, 403),
     ),
     Row("connectors:sources", "get", lambda w: "/sources/", only(STAFF, 200, "login")),
     # Anyone signed in may upload documents of their own (README "Uploads").

@@ -1,0 +1,64 @@
+"""The request being served, for code that has no `request` at hand (the audit trail).
+
+`RequestContextMiddleware` gives every request an id — the client's or proxy's `X-Request-ID`
+when it is a sane token, else a new one — echoes it in the response's `X-Request-ID`, and sets
+a context variable with that id and the client IP (as `config.security.client_ip` computes
+it). `current()` reads it: `knowledge.audit.record` stores both with every event. Outside a
+request (a command, a Celery task) there is no context and `current()` is None.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from django.http import HttpRequest, HttpResponse
+
+from config.security import client_ip
+
+HEADER = "X-Request-ID"
+# What an incoming id may look like: anything else is replaced, so a client cannot put
+# arbitrary text (or a very long string) into the audit trail or the logs.
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    ip: str
+    request_id: str
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("colleague_request", default=None)
+
+
+def current() -> RequestContext | None:
+    """The context of the request being served in this thread or task, if any."""
+    return _current.get()
+
+
+def request_id_for(request: HttpRequest) -> str:
+    """The request's incoming id when it is a sane token, else a new random one."""
+    incoming = request.headers.get(HEADER, "")
+    if _VALID_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Set the request context for the duration of a request; echo its id in the response."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        context = RequestContext(ip=client_ip(request), request_id=request_id_for(request))
+        token = _current.set(context)
+        try:
+            response = self.get_response(request)
+        finally:
+            _current.reset(token)
+        response[HEADER] = context.request_id
+        return response
