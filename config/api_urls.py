@@ -2,9 +2,9 @@
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authtoken.views import ObtainAuthToken
 
 from colleagues.api import ColleagueDetailApi, ColleagueListApi, GrantDetailApi, GrantListApi
+from config.security import RateLimitedObtainAuthToken
 from knowledge.api import ItemDetailApi, ItemListApi, SearchApi
 from skills.api import (
     BuildApi,
@@ -18,7 +18,7 @@ from skills.api import (
 )
 
 urlpatterns = [
-    path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),
+    path("auth/token/", RateLimitedObtainAuthToken.as_view(), name="api-token"),
     path("colleagues/", ColleagueListApi.as_view(), name="api-colleagues"),
     path("colleagues/<slug:slug>/", ColleagueDetailApi.as_view(), name="api-colleague"),
     path("colleagues/<slug:slug>/grants/", GrantListApi.as_view(), name="api-grants"),

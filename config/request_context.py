@@ -5,6 +5,10 @@ when it is a sane token, else a new one — echoes it in the response's `X-Reque
 a context variable with that id and the client IP (as `config.security.client_ip` computes
 it). `current()` reads it: `knowledge.audit.record` stores both with every event. Outside a
 request (a command, a Celery task) there is no context and `current()` is None.
+
+Every 403 answer is an `access_denied` audit event (result "denied") naming the path and the
+user, whatever view refused. (A hidden object is a 404, deliberately not told apart from a
+missing one, and not recorded.)
 """
 
 from __future__ import annotations
@@ -58,7 +62,22 @@ class RequestContextMiddleware:
         token = _current.set(context)
         try:
             response = self.get_response(request)
+            if response.status_code == 403:
+                _record_denial(request)
         finally:
             _current.reset(token)
         response[HEADER] = context.request_id
         return response
+
+
+def _record_denial(request: HttpRequest) -> None:
+    from knowledge import audit
+
+    user = getattr(request, "user", None)
+    audit.record(
+        "access_denied",
+        f"path:{request.path[:190]}",
+        actor=user if user is not None and user.is_authenticated else None,
+        result="denied",
+        method=request.method,
+    )

@@ -48,6 +48,9 @@ from django.core.exceptions import (
 )
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 BACKEND_PATH = "config.security.LoginRateLimitBackend"
 # Set on a request whose login attempt the limiter refused.
@@ -319,3 +322,27 @@ class SecurityHeadersMiddleware:
         if settings.PERMISSIONS_POLICY:
             response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
         return response
+
+
+# --- The API's token endpoint ---------------------------------------------------------------
+
+
+class RateLimitedObtainAuthToken(ObtainAuthToken):
+    """DRF's token endpoint, answering a locked username or client IP with 429 and the
+    intranet's lockout message (the limiter backend refuses it either way; without this DRF
+    would say only "unable to log in")."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        username = request.data.get("username", "") if hasattr(request.data, "get") else ""
+        if locked_by(request._request, username if isinstance(username, str) else ""):
+            from knowledge import audit
+
+            audit.record(
+                "login_locked",
+                f"username:{str(username)[:150]}",
+                ip=client_ip(request._request),
+                via=request.path,
+                result=audit.Result.DENIED,
+            )
+            return Response({"detail": locked_message()}, status=429)
+        return super().post(request, *args, **kwargs)

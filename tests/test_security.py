@@ -173,8 +173,10 @@ def test_the_api_token_endpoint_is_limited_too() -> None:
     for _ in range(5):
         response = client.post("/api/auth/token/", {"username": "dana", "password": WRONG})
         assert response.status_code == 400
+    # Locked: even the right password gets 429 and the lockout message, no token.
     response = client.post("/api/auth/token/", {"username": "dana", "password": PASSWORD})
-    assert response.status_code == 400
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.json()["detail"]
     assert "token" not in response.json()
     assert AuditEvent.objects.filter(action="login_locked", detail__via="/api/auth/token/").exists()
 

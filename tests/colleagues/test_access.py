@@ -196,3 +196,16 @@ def test_no_package_is_built_without_consent_where_it_is_required(org: Org) -> N
     client.post(f"{ALICE}/consent/", {"consent": "given"})
     org.alice.refresh_from_db()
     assert build_package(org.alice).number == 1
+
+
+def test_a_refused_request_is_an_audited_denial(org: Org) -> None:
+    client = Client()
+    client.force_login(org.carol_user)
+    response = client.get("/skills/", HTTP_X_REQUEST_ID="req-42")
+    assert response.status_code == 403
+    denial = AuditEvent.objects.get(action="access_denied")
+    assert denial.actor == org.carol_user
+    assert denial.target == "path:/skills/"
+    assert denial.result == "denied"
+    assert denial.request_id == "req-42"
+    assert denial.ip == "127.0.0.1"
