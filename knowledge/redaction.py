@@ -58,6 +58,7 @@ from django.utils import timezone
 
 from answers import who_knows
 from answers.models import Turn
+from colleagues.access import own_colleague
 from colleagues.models import Colleague
 from knowledge import audit
 from knowledge.audit import Actor, login_user
@@ -143,13 +144,6 @@ def captured_counts(colleague: Colleague) -> list[SourceCount]:
     return [SourceCount(r["source__name"], r["source__kind"], r["items"]) for r in rows]
 
 
-def colleague_of(user: User | AnonymousUser) -> Colleague | None:
-    """The colleague a login user reads as, or None."""
-    if not user.is_authenticated:
-        return None
-    return Colleague.objects.filter(user_id=user.pk).first()
-
-
 def can_curate(user: User | AnonymousUser) -> bool:
     return user.is_active and user.has_perm(CURATE_PERMISSION)
 
@@ -162,7 +156,7 @@ def is_redacted(item_id: int) -> bool:
 def access_redactable_item(user: User | AnonymousUser, item_id: int) -> Item:
     """The item `user` may ask to have redacted: one any identity of their colleague authored,
     or one their own skill package cites. Raise Http404 otherwise (absent or not theirs)."""
-    colleague = colleague_of(user)
+    colleague = own_colleague(user)
     item = Item.objects.select_related("source", "container", "author").filter(pk=item_id).first()
     if colleague is None or item is None:
         raise Http404("No such item of yours.")
@@ -488,7 +482,7 @@ def request_redaction(item: Item, *, user: User, reason: str = "") -> RedactionR
 
     Asking again while a request of theirs for it is open returns that request.
     """
-    colleague = colleague_of(user)
+    colleague = own_colleague(user)
     existing = (
         RedactionRequest.objects.filter(
             item_id=item.pk,

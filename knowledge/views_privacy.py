@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from colleagues.access import own_colleague
 from colleagues.models import Colleague
 from knowledge.models import RedactionRequest
 from knowledge.redaction import (
@@ -20,7 +21,6 @@ from knowledge.redaction import (
     approve_request,
     can_curate,
     captured_counts,
-    colleague_of,
     items_captured_from,
     open_requests,
     reject_request,
@@ -62,7 +62,7 @@ def _user(request: HttpRequest) -> User:
 def my_data(request: HttpRequest) -> HttpResponse:
     """The logged-in person's consent state, package, and every item captured of theirs."""
     user = _user(request)
-    colleague = colleague_of(user)
+    colleague = own_colleague(user)
     context: dict[str, object] = {"colleague": colleague}
     if colleague is not None:
         page = Paginator(items_captured_from(colleague), ITEMS_PER_PAGE).get_page(
