@@ -165,6 +165,7 @@ class AccessGrant(models.Model):
             ("manage_grants", "Can grant and revoke access to skill packages"),
             ("manage_consent", "Can record colleagues' capture consent"),
             ("view_audit_reports", "Can read audit reports"),
+            ("erase_colleagues", "Can request and approve the erasure of a person"),
         ]
 
     def __str__(self) -> str:

@@ -41,6 +41,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "colleagues.manage_consent",
             "colleagues.curate_packages",
             "colleagues.view_audit_reports",
+            "colleagues.erase_colleagues",
         }
     ),
     Role.AUDITOR: frozenset({"colleagues.view_audit_reports"}),

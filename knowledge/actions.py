@@ -39,6 +39,7 @@ from knowledge.chunking import split_text
 from knowledge.masking import KINDS as MASKABLE_KINDS
 from knowledge.masking import mask_personal_data
 from knowledge.models import Audience, Chunk, Container, Item, RedactedDocument
+from knowledge.tombstones import without_erased
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class BatchResult:
     excluded: Counter[str] = field(default_factory=Counter)
     # Of those, items stored earlier and deleted now (a document edited into exclusion).
     removed: int = 0
+    # Documents not stored because they are by or name an erased person (knowledge.erasure).
+    erased: int = 0
 
 
 def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = None) -> BatchResult:
@@ -96,9 +99,12 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
     documents they exclude, deleting any earlier stored version of them everywhere, and third
     parties' personal data in what is kept is masked (`knowledge.masking`,
     COLLEAGUE_MASK_PERSONAL_DATA), with counts per kind in the item's metadata["masked"].
+    First of all, what erased people wrote or what names them is dropped, and they are left
+    out of the batch's people (`knowledge.tombstones.without_erased`).
     """
     result = BatchResult()
     with transaction.atomic():
+        batch, result.erased = without_erased(batch)
         identities = resolve_people(batch.people)
         rules = rules_for(source.config)
         batch, excluded = _screen(source, batch, rules)

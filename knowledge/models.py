@@ -434,3 +434,79 @@ class LegalHold(models.Model):
     @property
     def is_active(self) -> bool:
         return self.released_at is None
+
+
+class ErasureRequest(models.Model):
+    """A request to erase a person (the right to be forgotten; knowledge/erasure.py).
+
+    The request, and the certificate of what its run erased, outlive the person: the subject
+    is kept only as `subject_sha256` (the SHA-256 of their lower-cased primary address, so
+    someone who knows the address can check it was erased) and the requester's `subject_label`
+    (a case number, never a name). The colleague link empties when the person is erased.
+    """
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Waiting for approval"
+        APPROVED = "approved", "Approved, erasing"
+        # Erased except what legal holds keep; finished once the holds end.
+        HELD = "held", "Erased except what legal holds keep"
+        DONE = "done", "Erased"
+        REJECTED = "rejected", "Rejected"
+
+    colleague = models.ForeignKey(
+        "colleagues.Colleague",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="erasure_requests",
+    )
+    subject_sha256 = models.CharField(max_length=64, db_index=True)
+    subject_label = models.CharField(max_length=200)
+    reason = models.CharField(max_length=1000)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.REQUESTED, db_index=True
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_reason = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # What the runs erased and what holds kept: ids' counts and hashes, never content
+    # (knowledge.erasure.Certificate.as_json). Empty until the first run.
+    certificate = models.JSONField(default=dict, blank=True)
+    # The audit event recording the latest certificate (its chain position and hash).
+    certificate_event = models.ForeignKey(
+        "AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"erasure request #{self.pk} {self.subject_label!r} ({self.get_state_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (self.State.REQUESTED, self.State.APPROVED, self.State.HELD)
+
+
+class ErasedIdentity(models.Model):
+    """An address or account of an erased person: a later sync skips what they wrote and what
+    names them (knowledge.erasure.without_erased). Holds only a SHA-256, never the value."""
+
+    value_sha256 = models.CharField(max_length=64, unique=True)
+    request = models.ForeignKey(
+        ErasureRequest, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "erased identities"
+
+    def __str__(self) -> str:
+        return f"erased identity {self.value_sha256[:12]}"

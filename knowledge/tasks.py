@@ -61,7 +61,24 @@ def _retrying(task: Task, run: Callable[[], int]) -> int:
 
 @shared_task(acks_late=True)
 def purge_expired_items() -> dict[str, object]:
-    """Delete expired items no legal hold covers, with what derives from them (retention)."""
+    """Delete expired items no legal hold covers, with what derives from them (retention);
+    then run again the erasures that were waiting for holds to end."""
+    from knowledge.erasure import resume_held_erasures
     from knowledge.retention.purge import purge_expired
 
-    return purge_expired().as_json()
+    report = purge_expired().as_json()
+    report["erasures_resumed"] = resume_held_erasures()
+    return report
+
+
+@shared_task(acks_late=True)
+def run_erasure_request(request_id: int, actor_id: int | None = None) -> dict[str, object]:
+    """Run an approved erasure request (knowledge.erasure); its certificate."""
+    from django.contrib.auth import get_user_model
+
+    from knowledge.erasure import run_erasure
+    from knowledge.models import ErasureRequest
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    request = run_erasure(ErasureRequest.objects.get(pk=request_id), actor=actor)
+    return dict(request.certificate)

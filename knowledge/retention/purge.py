@@ -179,50 +179,66 @@ def _purge_batch(number: int, *, now: datetime, batch_size: int, actor: Actor) -
         ids = list(candidates.order_by("pk").values_list("pk", flat=True)[:batch_size])
         if not ids:
             return None
-        # Lock them (PostgreSQL), and read what blanking their quotes needs.
-        rows = list(
-            Item.objects.select_for_update(of=("self",))
-            .filter(pk__in=ids)
-            .order_by("pk")
-            .values_list("pk", "body", "author__colleague_id")
-        )
-        ids = [pk for pk, _, _ in rows]
-        batch = PurgeBatch(number=number, item_ids=ids)
-        batch.chunks = Chunk.objects.filter(item_id__in=ids).count()
-        citing = versions_citing(set(ids))
-        delete_items(item_ids=ids)
-        for pk, body, _ in rows:
-            batch.turns_blanked += len(blank_turns(pk, body))
-        packages = {package_id for _, package_id in citing}
-        batch.packages_rebuilt, batch.packages_failed = _rebuild(packages, actor=actor)
-        SkillVersion.objects.filter(pk__in=[pk for pk, _ in citing]).delete()
-        batch.versions_deleted = len(citing)
-        authors = {colleague for _, _, colleague in rows if colleague is not None}
-        stale = list(
-            SkillPackage.objects.filter(colleague_id__in=authors)
-            .exclude(pk__in=packages)
-            .values_list("pk", flat=True)
-        )
-        SkillPackage.objects.filter(pk__in=stale).update(
-            status=SkillPackage.Status.STALE, updated_at=timezone.now()
-        )
-        batch.packages_marked_stale = stale
+        batch = delete_with_derived(ids, number=number, actor=actor)
         audit.record(
             PURGED,
             "retention",
             actor=actor,
             batch=number,
-            items=ids,
+            items=batch.item_ids,
             chunks=batch.chunks,
             versions_deleted=batch.versions_deleted,
             packages_rebuilt=batch.packages_rebuilt,
             packages_failed=batch.packages_failed,
-            packages_marked_stale=stale,
+            packages_marked_stale=batch.packages_marked_stale,
             turns_blanked=batch.turns_blanked,
         )
-        transaction.on_commit(
-            functools.partial(_clear_caches, [pk for pk, _ in citing]), robust=True
-        )
+    return batch
+
+
+def delete_with_derived(
+    ids: list[int],
+    *,
+    number: int,
+    actor: Actor,
+    spare_packages: frozenset[int] = frozenset(),
+) -> PurgeBatch:
+    """Delete these items, their chunks and index entries, the skill versions citing them
+    (after rebuilding their packages) and the conversation answers quoting them; mark their
+    authors' other packages stale. Call it inside a transaction; nothing is audited here.
+
+    The packages in `spare_packages` lose their versions citing the items but are neither
+    rebuilt nor marked stale: the caller decides their fate (erasure deletes them).
+    """
+    # Lock them (PostgreSQL), and read what blanking their quotes needs.
+    rows = list(
+        Item.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", "body", "author__colleague_id")
+    )
+    ids = [pk for pk, _, _ in rows]
+    batch = PurgeBatch(number=number, item_ids=ids)
+    batch.chunks = Chunk.objects.filter(item_id__in=ids).count()
+    citing = versions_citing(set(ids))
+    delete_items(item_ids=ids)
+    for pk, body, _ in rows:
+        batch.turns_blanked += len(blank_turns(pk, body))
+    packages = {package_id for _, package_id in citing} - spare_packages
+    batch.packages_rebuilt, batch.packages_failed = _rebuild(packages, actor=actor)
+    SkillVersion.objects.filter(pk__in=[pk for pk, _ in citing]).delete()
+    batch.versions_deleted = len(citing)
+    authors = {colleague for _, _, colleague in rows if colleague is not None}
+    stale = list(
+        SkillPackage.objects.filter(colleague_id__in=authors)
+        .exclude(pk__in=packages | spare_packages)
+        .values_list("pk", flat=True)
+    )
+    SkillPackage.objects.filter(pk__in=stale).update(
+        status=SkillPackage.Status.STALE, updated_at=timezone.now()
+    )
+    batch.packages_marked_stale = stale
+    transaction.on_commit(functools.partial(_clear_caches, [pk for pk, _ in citing]), robust=True)
     return batch
 
 

@@ -1,0 +1,284 @@
+"""Erasure requests: a person forgotten on request, holds honoured, a certificate kept (issue 8).
+
+The small organisation of tests/knowledge/conftest.py, plus messages by others that name Alice
+(by Slack mention, by full name, by address) and one that does not. Alice has left.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from answers.conversations import ask_in_conversation
+from answers.models import Conversation
+from colleagues.grants import grant_access
+from colleagues.models import AccessGrant, Colleague, Identity
+from colleagues.roles import Role
+from knowledge import audit
+from knowledge.actions import ingest_batch
+from knowledge.erasure import (
+    ErasureRefused,
+    Identifiers,
+    approve_erasure,
+    certificate_lines,
+    reject_erasure,
+    request_erasure,
+    resume_held_erasures,
+    run_erasure,
+)
+from knowledge.index import get_index
+from knowledge.models import AuditEvent, Chunk, ErasedIdentity, ErasureRequest, Item
+from knowledge.retention.holds import place_hold, release_hold
+from knowledge.tombstones import without_erased
+from skills.actions import build_package
+from skills.models import SkillPackage
+from tests import factories as f
+from tests.knowledge.conftest import PEOPLE, Org
+
+pytestmark = pytest.mark.django_db
+
+NAMING = (
+    ("U2", "Ask <@U1> about the vault runbook before you rotate anything."),
+    ("U3", "Alice  Archer owns the ledger reconciliation."),
+)
+# Sent to her: the mail connector lists recipients in the metadata.
+TO_HER = replace(
+    f.email("carol@acme.test", ("alice@acme.test",), "Forecast", "The narwhal forecast, as asked."),
+    metadata={"to": ["Alice@acme.test"], "cc": []},
+)
+UNRELATED = ("U2", "The zeppelin cache warms up after every deploy.")
+
+
+@pytest.fixture
+def left(org: Org) -> Org:
+    """Alice has left; others wrote about her; her package and Bob's are built."""
+    ingest_batch(
+        source=org.source,
+        batch=f.batch(
+            *(f.message("CGEN", author, text) for author, text in (*NAMING, UNRELATED)),
+            people=PEOPLE,
+        ),
+    )
+    ingest_batch(source=org.mail, batch=f.batch(TO_HER))
+    Colleague.objects.filter(pk=org.alice.pk).update(
+        status="departed", departed_on=date(2025, 5, 1)
+    )
+    org.alice.refresh_from_db()
+    build_package(org.alice)
+    build_package(org.bob)
+    return org
+
+
+def hr(name: str) -> AbstractUser:
+    return f.make_user(name, roles=(Role.HR_ADMIN,))
+
+
+def bodies() -> list[str]:
+    return sorted(Item.objects.values_list("body", flat=True))
+
+
+def erase(org: Org, capture: Any, **holds: Any) -> ErasureRequest:
+    request = request_erasure(
+        org.alice, requested_by=hr("hr1"), label="DSR-2025-7", reason="Art. 17 request"
+    )
+    with capture(execute=True):
+        approve_erasure(request, approver=hr("hr2"))
+    request.refresh_from_db()
+    return request
+
+
+def test_an_approved_erasure_forgets_the_person_and_what_names_them(
+    left: Org, django_capture_on_commit_callbacks: Any
+) -> None:
+    org = left
+    ask_in_conversation(user=org.bob_user, colleague=org.alice, question="How do we rotate keys?")
+    grant_access(org.alice, user=org.carol_user, actor=None)
+    alice_items = set(Item.objects.filter(author__colleague=org.alice).values_list("pk", flat=True))
+    chunk_ids = set(
+        Chunk.objects.filter(item__author__colleague=org.alice).values_list("pk", flat=True)
+    )
+    alice_user_id = org.alice_user.pk
+
+    request = erase(org, django_capture_on_commit_callbacks)
+
+    assert request.state == ErasureRequest.State.DONE
+    # What she wrote, and what others wrote naming her, is gone; the rest stays.
+    remaining = bodies()
+    assert not any("billing keys" in b or "zebracorn" in b for b in remaining)
+    assert not any(text in b for _, text in NAMING for b in remaining)
+    assert TO_HER.body not in remaining
+    assert UNRELATED[1] in remaining
+    assert any("terraform" in b for b in remaining)
+    assert not Item.objects.filter(pk__in=alice_items).exists()
+    assert not set(get_index().indexed_ids()) & chunk_ids
+    # The person, her login, identities, package, conversations and grants are gone.
+    assert not Colleague.objects.filter(pk=org.alice.pk).exists()
+    assert not get_user_model().objects.filter(pk=alice_user_id).exists()
+    assert not Identity.objects.filter(value__in=["acme/U1", "alice@acme.test"]).exists()
+    assert not Identity.objects.filter(display_name__icontains="alice").exists()
+    assert not SkillPackage.objects.filter(colleague_id=org.alice.pk).exists()
+    assert not Conversation.objects.filter(colleague_id=org.alice.pk).exists()
+    assert not AccessGrant.objects.filter(colleague_id=org.alice.pk).exists()
+    assert ErasedIdentity.objects.count() == 2  # her address and her Slack account
+    # Bob's package no longer cites what named her.
+    assert "vault runbook" not in json.dumps(org.bob.skill_package.versions.last().files)
+
+    # The certificate: counts and hashes in the request and in one chained audit event.
+    certificate = request.certificate
+    assert certificate["complete"] is True
+    assert (certificate["items_authored"], certificate["items_naming"]) == (2, 3)
+    assert certificate["items_deleted"] == 5
+    assert certificate["colleague_deleted"]
+    assert certificate["login_deleted"]
+    assert certificate["conversations_deleted"] == 1
+    assert certificate["grants_deleted"] == 1
+    event = AuditEvent.objects.get(action="erasure_certified")
+    assert request.certificate_event == event
+    assert event.detail["items_deleted"] == 5
+    text = json.dumps(event.detail) + json.dumps(certificate)
+    for secret in ("billing", "zebracorn", "Alice", "alice@", "vault"):
+        assert secret not in text
+    assert audit.verify_chain().ok
+    lines = dict(certificate_lines(request))
+    assert lines["Complete"] == "yes"
+    assert f"event #{event.seq}" in lines["Recorded in the audit trail"]
+
+
+def test_a_later_sync_skips_what_the_erased_person_wrote_and_what_names_them(
+    left: Org, django_capture_on_commit_callbacks: Any
+) -> None:
+    org = left
+    erase(org, django_capture_on_commit_callbacks)
+    before = Item.objects.count()
+    result = ingest_batch(
+        source=org.source,
+        batch=f.batch(
+            f.message("CGEN", "U1", "Back from the dead: the billing keys live in the vault."),
+            f.message("CGEN", "U2", "Thanks <@U1|alice>, noted."),
+            f.message("CGEN", "U2", "Write to Alice@Acme.test if in doubt."),
+            f.message("GSEC", "U2", "The hedgehog incident is closed.", private=True),
+            people=PEOPLE,
+            containers=(
+                f.channel("GSEC", "payments-incidents", private=True, members=("U1", "U2")),
+            ),
+        ),
+    )
+    assert result.erased == 3
+    assert Item.objects.count() == before + 1
+    assert Item.objects.filter(body__contains="hedgehog").exists()
+    # Nothing of hers came back: no identity, no colleague, no container membership.
+    assert not Identity.objects.filter(value__in=["acme/U1", "alice@acme.test"]).exists()
+    assert not Colleague.objects.filter(email="alice@acme.test").exists()
+
+
+def test_a_hold_keeps_what_it_covers_and_the_person_until_it_is_released(
+    left: Org, django_capture_on_commit_callbacks: Any
+) -> None:
+    org = left
+    postmortem = Item.objects.get(body__contains="zebracorn")
+    hold = place_hold(
+        name="Card token case",
+        reason="Regulator inquiry",
+        owner=None,
+        container=postmortem.container,
+    )
+    request = erase(org, django_capture_on_commit_callbacks)
+
+    assert request.state == ErasureRequest.State.HELD
+    assert request.certificate["held_items"] == 1
+    assert request.certificate["held_by"] == {str(hold.pk): 1}
+    assert Item.objects.filter(pk=postmortem.pk).exists()
+    assert not Item.objects.filter(body__contains="billing keys").exists()
+    # She, and her package rebuilt from the held item alone, stay while the hold lasts.
+    assert Colleague.objects.filter(pk=org.alice.pk).exists()
+    version = org.alice.skill_package.versions.order_by("number").last()
+    assert "billing keys" not in json.dumps(version.files)
+    blocked = AuditEvent.objects.get(action="blocked_by_hold")
+    assert blocked.detail["operation"] == "erasure"
+
+    # Nothing changes while the hold lasts; its release lets the daily job finish.
+    assert resume_held_erasures() == [request.pk]
+    request.refresh_from_db()
+    assert request.state == ErasureRequest.State.HELD
+    release_hold(hold, actor=None)
+    assert resume_held_erasures() == [request.pk]
+    request.refresh_from_db()
+    assert request.state == ErasureRequest.State.DONE
+    assert not Item.objects.filter(pk=postmortem.pk).exists()
+    assert not Colleague.objects.filter(pk=org.alice.pk).exists()
+    assert AuditEvent.objects.filter(action="erasure_certified").count() == 3
+
+
+def test_requests_are_refused_as_the_rules_say(left: Org) -> None:
+    org = left
+    asker, decider = hr("hr1"), hr("hr2")
+    with pytest.raises(ErasureRefused, match="still employed"):
+        request_erasure(org.bob, requested_by=asker, label="DSR-1", reason="asked")
+    with pytest.raises(ErasureRefused, match="case label"):
+        request_erasure(org.alice, requested_by=asker, label=" ", reason="asked")
+    request = request_erasure(org.alice, requested_by=asker, label="DSR-1", reason="asked")
+    with pytest.raises(ErasureRefused, match="open already"):
+        request_erasure(org.alice, requested_by=decider, label="DSR-2", reason="asked")
+    with pytest.raises(ErasureRefused, match="other than who asked"):
+        approve_erasure(request, approver=asker)
+    with pytest.raises(PermissionDenied):
+        approve_erasure(request, approver=org.bob_user)
+    with pytest.raises(ErasureRefused, match="Say why"):
+        reject_erasure(request, approver=decider, reason="")
+    reject_erasure(request, approver=decider, reason="Retention duty applies")
+    with pytest.raises(ErasureRefused, match="rejected already"):
+        approve_erasure(request, approver=decider)
+    with pytest.raises(ErasureRefused, match="rejected"):
+        run_erasure(request)
+    # Nothing was deleted by any of it.
+    assert Item.objects.filter(author__colleague=org.alice).count() == 2
+    assert list(
+        AuditEvent.objects.filter(action__startswith="erasure_")
+        .values_list("action", flat=True)
+        .order_by("seq")
+    ) == ["erasure_requested", "erasure_rejected"]
+
+
+# --- what names a person ----------------------------------------------------------------------
+
+
+WORDS = st.text(alphabet=st.characters(codec="ascii", categories=("L", "N", "Zs")), max_size=40)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=WORDS, after=WORDS, upper=st.booleans())
+def test_any_text_with_the_address_or_mention_is_dropped_and_other_text_is_kept(
+    db: None, before: str, after: str, upper: bool
+) -> None:
+    ErasedIdentity.objects.get_or_create(
+        value_sha256=Identifiers(
+            emails=frozenset({"alice@acme.test"}), slack_ids=frozenset(), names=frozenset()
+        ).tombstones.pop()
+    )
+    address = "ALICE@ACME.TEST" if upper else "alice@acme.test"
+    naming = f.message("CGEN", "U2", f"{before} {address} {after}")
+    plain = f.message("CGEN", "U2", f"{before} alice at acme {after}")
+    kept, dropped = without_erased(f.batch(naming, plain))
+    assert dropped == 1
+    assert [d.body for d in kept.documents] == [plain.body]
+
+
+@given(
+    name=st.sampled_from(["Alice Archer", "alice archer", "ALICE\tARCHER"]),
+    glue=st.sampled_from(["", "x", "_", "9"]),
+)
+def test_a_full_name_is_matched_as_whole_words_in_any_case(name: str, glue: str) -> None:
+    identifiers = Identifiers(
+        emails=frozenset(), slack_ids=frozenset(), names=frozenset({"Alice Archer"})
+    )
+    assert identifiers.named_in(f"Ask {name}, please.")
+    assert identifiers.named_in(f"ask {name}{glue}") is (glue == "")
