@@ -1,6 +1,9 @@
 """Audit reports for auditors, HR and data protection officers (README "Audit trail and
 reports"): the event log, access per package and access per user over a period, as rows a
-page, a CSV file or a PDF can show. Reads only; views check `colleagues.view_audit_reports`.
+page, a CSV file or a PDF can show; and the tables, charts and files every report is made of
+(`Table`, `Report`, `Chart`, `csv_bytes`, `pdf_bytes`). Reads only; views check
+`colleagues.view_audit_reports`. The retention and consent reports are in `reports_retention`
+and `reports_consent`.
 
 Everything shown comes from audit events, which hold ids and hashes, never content.
 """
@@ -212,6 +215,31 @@ class Table:
     header: Sequence[str]
     rows: Sequence[Sequence[str]]
     widths: Sequence[float]  # relative column widths for the PDF
+    # Names the table in `?table=` (the CSV of one table of a Report).
+    key: str = ""
+    empty: str = "Nothing in this period."
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Bars with their figures, drawn in a PDF (pages draw the same figures as SVG)."""
+
+    title: str
+    bars: Sequence[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Several tables under one title, a chart first if any: one PDF, one CSV per table."""
+
+    title: str
+    subtitle: str
+    tables: Sequence[Table]
+    chart: Chart | None = None
+
+    def table(self, key: str) -> Table:
+        """The table named `key`, else the first."""
+        return next((t for t in self.tables if t.key == key), self.tables[0])
 
 
 def event_table(found: Iterable[AuditEvent], filters: EventFilter) -> Table:
@@ -292,19 +320,25 @@ def csv_bytes(table: Table) -> bytes:
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
-def pdf_bytes(table: Table, *, generated_by: str, generated_at: datetime) -> bytes:
-    """`table` as a landscape A4 PDF: title, period and filters, then the rows."""
+def pdf_bytes(document: Table | Report, *, generated_by: str, generated_at: datetime) -> bytes:
+    """`document` as a landscape A4 PDF: title, period and filters, the chart if any, then each
+    table under its own title (a lone table's title is the document's)."""
+    report = (
+        document
+        if isinstance(document, Report)
+        else Report(document.title, document.subtitle, [document])
+    )
     pdf = FPDF(orientation="landscape", format="A4")
     pdf.set_auto_page_break(auto=True, margin=12)
     pdf.set_creation_date(generated_at)
-    pdf.set_title(table.title)
+    pdf.set_title(report.title)
     pdf.set_creator("Colleague.skill audit reports")
     family = _font(pdf)
     pdf.add_page()
     pdf.set_font(family, "B", 14)
-    pdf.cell(0, 8, _text(table.title, family), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, _text(report.title, family), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, size=9)
-    pdf.cell(0, 5, _text(table.subtitle, family), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 5, _text(report.subtitle, family), new_x="LMARGIN", new_y="NEXT")
     pdf.cell(
         0,
         5,
@@ -313,9 +347,22 @@ def pdf_bytes(table: Table, *, generated_by: str, generated_at: datetime) -> byt
         new_y="NEXT",
     )
     pdf.ln(2)
+    if report.chart is not None and report.chart.bars:
+        _bars(pdf, report.chart, family)
+    for table in report.tables:
+        if len(report.tables) > 1:
+            pdf.ln(2)
+            pdf.set_font(family, "B", 11)
+            pdf.cell(0, 7, _text(table.title, family), new_x="LMARGIN", new_y="NEXT")
+        _grid(pdf, table, family)
+    return bytes(pdf.output())
+
+
+def _grid(pdf: FPDF, table: Table, family: str) -> None:
     if not table.rows:
-        pdf.cell(0, 6, "Nothing in this period.", new_x="LMARGIN", new_y="NEXT")
-        return bytes(pdf.output())
+        pdf.set_font(family, size=9)
+        pdf.cell(0, 6, _text(table.empty, family), new_x="LMARGIN", new_y="NEXT")
+        return
     total = sum(table.widths)
     widths = tuple(pdf.epw * w / total for w in table.widths)
     pdf.set_font(family, size=7)
@@ -324,7 +371,31 @@ def pdf_bytes(table: Table, *, generated_by: str, generated_at: datetime) -> byt
             line = grid.row()
             for value in values:
                 line.cell(_text(value, family))
-    return bytes(pdf.output())
+
+
+CHART_HEIGHT = 35.0  # mm
+
+
+def _bars(pdf: FPDF, chart: Chart, family: str) -> None:
+    """Vertical bars scaled to the largest, each with its figure above and label below."""
+    pdf.set_font(family, "B", 10)
+    pdf.cell(0, 6, _text(chart.title, family), new_x="LMARGIN", new_y="NEXT")
+    top = max(max(n for _, n in chart.bars), 1)
+    slot = pdf.epw / len(chart.bars)
+    bar = slot * 0.7
+    left, y = pdf.l_margin, pdf.get_y() + 5
+    pdf.set_font(family, size=7)
+    pdf.set_fill_color(52, 101, 164)
+    for index, (label, value) in enumerate(chart.bars):
+        height = CHART_HEIGHT * value / top
+        x = left + index * slot
+        if height > 0:
+            pdf.rect(x + (slot - bar) / 2, y + CHART_HEIGHT - height, bar, height, style="F")
+        pdf.set_xy(x, y + CHART_HEIGHT - height - 4)
+        pdf.cell(slot, 4, str(value), align="C")
+        pdf.set_xy(x, y + CHART_HEIGHT + 1)
+        pdf.cell(slot, 4, _text(label, family), align="C")
+    pdf.set_xy(left, y + CHART_HEIGHT + 7)
 
 
 def _font(pdf: FPDF) -> str:

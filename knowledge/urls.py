@@ -1,6 +1,6 @@
 from django.urls import path
 
-from knowledge import views, views_audit, views_privacy, views_retention
+from knowledge import views, views_audit, views_erasure, views_privacy, views_retention
 
 app_name = "knowledge"
 urlpatterns = [
@@ -18,9 +18,15 @@ urlpatterns = [
         views_retention.release_legal_hold,
         name="release_hold",
     ),
+    path("privacy/erasure/", views_erasure.erasure_requests, name="erasure_requests"),
+    path("privacy/erasure/<int:pk>/", views_erasure.erasure_request, name="erasure_request"),
+    path("privacy/erasure/<int:pk>/decide/", views_erasure.decide_erasure, name="decide_erasure"),
 ]
 urlpatterns += [
     path("audit/", views_audit.audit_events, name="audit_events"),
     path("audit/packages/", views_audit.audit_packages, name="audit_packages"),
     path("audit/users/", views_audit.audit_users, name="audit_users"),
+    path("audit/retention/", views_audit.audit_retention, name="audit_retention"),
+    path("audit/consent/", views_audit.audit_consent, name="audit_consent"),
+    path("audit/erasures/", views_audit.audit_erasures, name="audit_erasures"),
 ]

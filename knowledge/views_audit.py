@@ -1,6 +1,7 @@
-"""Audit reports in the intranet (knowledge/reports.py), for holders of
-`colleagues.view_audit_reports`: the event log, access per package and access per user, each
-as a page, a CSV file (`?format=csv`) or a PDF (`?format=pdf`). Every download is audited."""
+"""Audit reports in the intranet (knowledge/reports*.py), for holders of
+`colleagues.view_audit_reports`: the event log, access per package, access per user, retention,
+erasure certificates and consent, each as a page, a CSV file (`?format=csv`, one table:
+`&table=` names which of a report's) or a PDF (`?format=pdf`). Every download is audited."""
 
 from __future__ import annotations
 
@@ -11,16 +12,30 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
 from colleagues.models import Colleague
-from knowledge import audit, reports
-from knowledge.reports import EventFilter, Period, Table
+from knowledge import audit, reports, reports_consent, reports_erasure, reports_retention
+from knowledge.reports import EventFilter, Period, Report, Table
+from knowledge.reports_consent import ConsentFilter
 from skills.charts import bar_chart
 
 PERMISSION = "colleagues.view_audit_reports"
 EVENTS_PER_PAGE = 50
+COLLEAGUES_PER_PAGE = 100
 DOWNLOADED = "report_downloaded"
+# The query parameters a download's audit event records.
+FILTERS = (
+    "action",
+    "actor",
+    "target",
+    "colleague",
+    "user",
+    "state",
+    "department",
+    "status",
+    "request",
+)
 
 
 def _auditor(request: HttpRequest) -> User:
@@ -36,30 +51,43 @@ def _period(request: HttpRequest) -> Period:
     return Period.parse(request.GET.get("from"), request.GET.get("to"))
 
 
-def _download(request: HttpRequest, user: User, report: str, table: Table) -> HttpResponse | None:
-    """The CSV or PDF asked for with ?format=, audited; None for the page."""
+def _download(
+    request: HttpRequest, user: User, report: str, document: Table | Report
+) -> HttpResponse | None:
+    """The CSV (of one table) or PDF asked for with ?format=, audited; None for the page."""
     kind = request.GET.get("format", "")
     if kind not in ("csv", "pdf"):
         return None
     now = datetime.now(UTC)
+    filters = {k: v[:200] for k, v in request.GET.items() if k in FILTERS}
+    name = report
     if kind == "csv":
+        table = (
+            document.table(request.GET.get("table", ""))
+            if isinstance(document, Report)
+            else document
+        )
+        if table.key:
+            filters["table"] = table.key
+            name = f"{report}-{table.key}"
         body, content_type = reports.csv_bytes(table), "text/csv; charset=utf-8"
+        rows = len(table.rows)
     else:
-        body = reports.pdf_bytes(table, generated_by=user.get_username(), generated_at=now)
+        body = reports.pdf_bytes(document, generated_by=user.get_username(), generated_at=now)
         content_type = "application/pdf"
-    filters = {k: v[:200] for k, v in request.GET.items() if k in ("action", "actor", "target")}
-    filters.update({k: v for k, v in request.GET.items() if k in ("colleague", "user")})
+        tables = document.tables if isinstance(document, Report) else [document]
+        rows = sum(len(t.rows) for t in tables)
     audit.record(
         DOWNLOADED,
         f"audit_report:{report}",
         actor=user,
         format=kind,
-        rows=len(table.rows),
-        subtitle=table.subtitle[:300],
-        filters={k: str(v)[:200] for k, v in filters.items()},
+        rows=rows,
+        subtitle=document.subtitle[:300],
+        filters=filters,
     )
     response = HttpResponse(body, content_type=content_type)
-    name = f"audit-{report}-{now:%Y%m%d-%H%M%S}.{kind}"
+    name = f"audit-{name}-{now:%Y%m%d-%H%M%S}.{kind}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -167,5 +195,118 @@ def _access_page(
                 "users": len({r.user for r in rows}),
                 "packages": len({r.colleague_id for r in rows}),
             },
+        },
+    )
+
+
+@login_required
+def audit_retention(request: HttpRequest) -> HttpResponse:
+    """What the retention policies govern and when it expires, the items expiring soonest, and
+    the legal holds in force with what they keep."""
+    user = _auditor(request)
+    found = reports_retention.retention()
+    report = reports_retention.retention_report(found)
+    download = _download(request, user, "retention", report)
+    if download is not None:
+        return download
+    policies, soonest, holds, _ = report.tables
+    chart = bar_chart(
+        "Items expiring per month",
+        [f"{month:%b %y}" for month, _ in found.months],
+        [n for _, n in found.months],
+        every_label=2,
+    )
+    return render(
+        request,
+        "knowledge/audit_retention.html",
+        {
+            "found": found,
+            "report": report,
+            "policies": policies,
+            "soonest": soonest,
+            "holds": holds,
+            "chart": chart,
+            "horizons": reports_retention.HORIZONS,
+        },
+    )
+
+
+@login_required
+def audit_consent(request: HttpRequest) -> HttpResponse:
+    """Every colleague's capture consent, when and by whom it last changed, and how many
+    colleagues are in each state; filtered by state, department and status."""
+    user = _auditor(request)
+    filters = ConsentFilter.parse(
+        request.GET.get("state", ""),
+        request.GET.get("department", ""),
+        request.GET.get("status", ""),
+    )
+    if request.GET.get("format"):
+        download = _download(request, user, "consent", reports_consent.consent_report(filters))
+        if download is not None:
+            return download
+    page = Paginator(reports_consent.colleagues(filters), COLLEAGUES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    per_state = reports_consent.counts(filters)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "knowledge/audit_consent.html",
+        {
+            "filters": filters,
+            "page": page,
+            "header": reports_consent.HEADER,
+            "rows": reports_consent.consent_rows(page.object_list),
+            "per_state": per_state,
+            "chart": bar_chart(
+                "Colleagues per consent state",
+                [label for _, label, _ in per_state],
+                [n for _, _, n in per_state],
+            ),
+            "states": reports_consent.Consent.choices,
+            "statuses": reports_consent.Status.choices,
+            "departments": reports_consent.departments(),
+            "query": query.urlencode(),
+        },
+    )
+
+
+@login_required
+def audit_erasures(request: HttpRequest) -> HttpResponse:
+    """Every erasure request with what its runs erased and what holds kept; with ?request=ID,
+    that request's certificate of erasure (page, CSV or PDF)."""
+    user = _auditor(request)
+    chosen = request.GET.get("request", "")
+    if chosen:
+        erasure = get_object_or_404(
+            reports_erasure.requests(), pk=int(chosen) if chosen.isdigit() else 0
+        )
+        table = reports_erasure.certificate_table(erasure)
+        download = _download(request, user, f"erasure-{erasure.pk}", table)
+        if download is not None:
+            return download
+        return render(
+            request, "knowledge/audit_erasure.html", {"certificate": table, "erasure": erasure}
+        )
+    found = list(reports_erasure.requests())
+    report = reports_erasure.erasure_report(found)
+    download = _download(request, user, "erasures", report)
+    if download is not None:
+        return download
+    assert report.chart is not None
+    chart = bar_chart(
+        report.chart.title,
+        [label for label, _ in report.chart.bars],
+        [n for _, n in report.chart.bars],
+    )
+    return render(
+        request,
+        "knowledge/audit_erasure.html",
+        {
+            "table": report.tables[0],
+            "rows": list(zip(found, report.tables[0].rows, strict=True)),
+            "chart": chart,
         },
     )

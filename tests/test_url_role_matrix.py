@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -24,7 +25,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from answers.conversations import ask_in_conversation, give_feedback
 from colleagues.grants import grant_access
+from colleagues.models import Colleague
 from colleagues.roles import Role
+from knowledge.erasure import request_erasure
 from knowledge.models import Item
 from knowledge.redaction import request_redaction
 from skills.actions import add_correction, build_package
@@ -78,6 +81,13 @@ def world(org: Org) -> World:
     )
     public = Item.objects.get(body__contains="terraform pipeline")
     private = Item.objects.get(body__contains="zebracorn")
+    gone, also_gone = (
+        Colleague.objects.create(
+            name=name, slug=name.lower(), status="departed", departed_on=date(2025, 1, 31)
+        )
+        for name in ("Dan", "Erin")
+    )
+    erasure = request_erasure(gone, requested_by=users["hr"], label="DSR-1", reason="asked")
     return World(
         org=org,
         users=users,
@@ -92,6 +102,8 @@ def world(org: Org) -> World:
             "private_item": private.pk,
             "source": org.source.pk,
             "identity": org.alice.identities.first().pk,  # type: ignore[union-attr]
+            "erasure": erasure.pk,
+            "departed": also_gone.pk,
         },
     )
 
@@ -113,6 +125,8 @@ GRANT_MANAGERS = ("hr", "admin")
 STAFF = ("admin",)
 # Holders of colleagues.view_audit_reports (a superuser holds every permission).
 AUDITORS = ("auditor", "hr", "admin")
+# Holders of colleagues.erase_colleagues.
+ERASERS = ("hr", "admin")
 API = {"anonymous": 401}
 
 
@@ -323,6 +337,68 @@ ROWS: tuple[Row, ...] = (
         "get",
         lambda w: "/knowledge/audit/users/?format=csv&user=bob",
         only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_retention",
+        "get",
+        lambda w: "/knowledge/audit/retention/",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_retention",
+        "get",
+        lambda w: "/knowledge/audit/retention/?format=csv&table=holds",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_consent",
+        "get",
+        lambda w: "/knowledge/audit/consent/?state=given",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_consent",
+        "get",
+        lambda w: "/knowledge/audit/consent/?format=pdf",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_erasures",
+        "get",
+        lambda w: "/knowledge/audit/erasures/",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_erasures",
+        "get",
+        lambda w: f"/knowledge/audit/erasures/?request={w.ids['erasure']}&format=pdf",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:erasure_requests",
+        "get",
+        lambda w: "/knowledge/privacy/erasure/",
+        only(ERASERS, 200, 403),
+    ),
+    Row(
+        "knowledge:erasure_requests",
+        "post",
+        lambda w: "/knowledge/privacy/erasure/",
+        only(ERASERS, "done", 403),
+        data=lambda w: {"colleague": w.ids["departed"], "label": "DSR-2", "reason": "asked"},
+    ),
+    Row(
+        "knowledge:erasure_request",
+        "get",
+        lambda w: f"/knowledge/privacy/erasure/{w.ids['erasure']}/",
+        only(ERASERS, 200, 403),
+    ),
+    Row(
+        "knowledge:decide_erasure",
+        "post",
+        lambda w: f"/knowledge/privacy/erasure/{w.ids['erasure']}/decide/",
+        only(ERASERS, "done", 403),
+        data=lambda w: {"decision": "reject", "reason": "a duty to keep"},
     ),
     Row("connectors:sources", "get", lambda w: "/sources/", only(STAFF, 200, "login")),
     # Anyone signed in may upload documents of their own (README "Uploads").

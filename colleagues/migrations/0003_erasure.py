@@ -4,14 +4,24 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('colleagues', '0002_access_grants'),
+        ("colleagues", "0002_access_grants"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='accessgrant',
-            options={'ordering': ['-created_at', '-id'], 'permissions': [('view_all_packages', "Can view every colleague's skill package"), ('view_team_packages', 'Can view the packages of the people they manage'), ('curate_packages', 'Can correct, rebuild and curate any skill package'), ('manage_grants', 'Can grant and revoke access to skill packages'), ('manage_consent', "Can record colleagues' capture consent"), ('view_audit_reports', 'Can read audit reports'), ('erase_colleagues', 'Can request and approve the erasure of a person')]},
+            name="accessgrant",
+            options={
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("view_all_packages", "Can view every colleague's skill package"),
+                    ("view_team_packages", "Can view the packages of the people they manage"),
+                    ("curate_packages", "Can correct, rebuild and curate any skill package"),
+                    ("manage_grants", "Can grant and revoke access to skill packages"),
+                    ("manage_consent", "Can record colleagues' capture consent"),
+                    ("view_audit_reports", "Can read audit reports"),
+                    ("erase_colleagues", "Can request and approve the erasure of a person"),
+                ],
+            },
         ),
     ]

@@ -6,46 +6,113 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('colleagues', '0003_erasure'),
-        ('knowledge', '0011_audit_append_only'),
+        ("colleagues", "0003_erasure"),
+        ("knowledge", "0011_audit_append_only"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ErasureRequest',
+            name="ErasureRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subject_sha256', models.CharField(db_index=True, max_length=64)),
-                ('subject_label', models.CharField(max_length=200)),
-                ('reason', models.CharField(max_length=1000)),
-                ('state', models.CharField(choices=[('requested', 'Waiting for approval'), ('approved', 'Approved, erasing'), ('held', 'Erased except what legal holds keep'), ('done', 'Erased'), ('rejected', 'Rejected')], db_index=True, default='requested', max_length=16)),
-                ('decision_reason', models.CharField(blank=True, max_length=1000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('certificate', models.JSONField(blank=True, default=dict)),
-                ('certificate_event', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='knowledge.auditevent')),
-                ('colleague', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='erasure_requests', to='colleagues.colleague')),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("subject_sha256", models.CharField(db_index=True, max_length=64)),
+                ("subject_label", models.CharField(max_length=200)),
+                ("reason", models.CharField(max_length=1000)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("requested", "Waiting for approval"),
+                            ("approved", "Approved, erasing"),
+                            ("held", "Erased except what legal holds keep"),
+                            ("done", "Erased"),
+                            ("rejected", "Rejected"),
+                        ],
+                        db_index=True,
+                        default="requested",
+                        max_length=16,
+                    ),
+                ),
+                ("decision_reason", models.CharField(blank=True, max_length=1000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("certificate", models.JSONField(blank=True, default=dict)),
+                (
+                    "certificate_event",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="knowledge.auditevent",
+                    ),
+                ),
+                (
+                    "colleague",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="erasure_requests",
+                        to="colleagues.colleague",
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ErasedIdentity',
+            name="ErasedIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value_sha256', models.CharField(max_length=64, unique=True)),
-                ('erased_at', models.DateTimeField(auto_now_add=True)),
-                ('request', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='knowledge.erasurerequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("value_sha256", models.CharField(max_length=64, unique=True)),
+                ("erased_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="knowledge.erasurerequest",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'erased identities',
+                "verbose_name_plural": "erased identities",
             },
         ),
     ]

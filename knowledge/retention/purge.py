@@ -38,14 +38,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from answers import who_knows
+from colleagues.models import Identity
 from knowledge import audit
 from knowledge.actions import delete_items
 from knowledge.audit import Actor
 from knowledge.index import get_index
-from knowledge.models import Chunk, Item
+from knowledge.models import Chunk, ErasedIdentity, Item
 from knowledge.redaction import blank_turns
 from knowledge.retention.holds import active_holds, held_condition, held_counts, record_blocked
 from knowledge.retention.policies import expired_items
+from knowledge.tombstones import identity_sha256
 from knowledge.visibility import Reader
 from skills import selectors as skill_selectors
 from skills.actions import OrgContext, build_package
@@ -303,10 +305,13 @@ class RetentionReport:
     indexed: int
     # Index entries whose chunk is gone from the database.
     index_orphans: list[int]
+    # Identities of erased people found again (knowledge.erasure): 0 unless a sync ignored
+    # the tombstones.
+    erased_identities: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.expired_unheld and not self.index_orphans
+        return not self.expired_unheld and not self.index_orphans and not self.erased_identities
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -320,13 +325,14 @@ class RetentionReport:
             "indexed": self.indexed,
             "index_orphans": len(self.index_orphans),
             "index_orphan_ids": self.index_orphans[:100],
+            "erased_identities_present": len(self.erased_identities),
         }
 
 
 def verify_retention(*, now: datetime | None = None) -> RetentionReport:
     """Scan the database and the index backend in use: expired items no hold covers (0 after a
-    purge) and index entries without a chunk in the database (orphans; 0 after a purge once an
-    external index has been told)."""
+    purge), index entries without a chunk in the database (orphans; 0 after a purge once an
+    external index has been told), and identities of erased people (0)."""
     now = now or timezone.now()
     expired = expired_items(now=now)
     condition = held_condition(active_holds())
@@ -342,4 +348,18 @@ def verify_retention(*, now: datetime | None = None) -> RetentionReport:
         chunks=len(chunk_ids),
         indexed=len(indexed),
         index_orphans=sorted(indexed - chunk_ids),
+        erased_identities=erased_identities_present(),
     )
+
+
+def erased_identities_present() -> list[int]:
+    """Ids of the identities whose address or Slack account an erasure tombstoned."""
+    erased = set(ErasedIdentity.objects.values_list("value_sha256", flat=True))
+    if not erased:
+        return []
+    rows = Identity.objects.filter(kind__in=[Identity.Kind.EMAIL, Identity.Kind.SLACK])
+    return [
+        pk
+        for pk, kind, value in rows.order_by("pk").values_list("pk", "kind", "value").iterator()
+        if identity_sha256(kind, value.rsplit("/", 1)[-1] if kind == "slack" else value) in erased
+    ]

@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date
+from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,11 +43,13 @@ from knowledge.erasure import (
 from knowledge.index import get_index
 from knowledge.models import AuditEvent, Chunk, ErasedIdentity, ErasureRequest, Item
 from knowledge.retention.holds import place_hold, release_hold
+from knowledge.retention.purge import verify_retention
 from knowledge.tombstones import without_erased
 from skills.actions import build_package
 from skills.models import SkillPackage
 from tests import factories as f
 from tests.knowledge.conftest import PEOPLE, Org
+from tests.knowledge.test_audit_reports import assert_pages, rows_of
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +289,124 @@ def test_a_full_name_is_matched_as_whole_words_in_any_case(name: str, glue: str)
     )
     assert identifiers.named_in(f"Ask {name}, please.")
     assert identifiers.named_in(f"ask {name}{glue}") is (glue == "")
+
+
+# --- the intranet and the console -------------------------------------------------------------
+
+
+def test_one_hr_admin_asks_in_the_intranet_and_another_approves(
+    left: Org, client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    org = left
+    client.force_login(hr("hr1"))
+    page = client.get(reverse("knowledge:erasure_requests"), {"colleague": org.alice.pk})
+    assert page.status_code == 200
+    assert f'<option value="{org.alice.pk}" selected>' in page.text
+    # Only people who have left may be chosen.
+    assert f'<option value="{org.bob.pk}"' not in page.text
+    asked = client.post(
+        reverse("knowledge:erasure_requests"),
+        {"colleague": org.alice.pk, "label": "DSR-9", "reason": "She asked by letter"},
+        follow=True,
+    )
+    request = ErasureRequest.objects.get()
+    assert "waits for another HR admin" in asked.text
+    assert "Approve and erase" not in asked.text
+
+    client.force_login(hr("hr2"))
+    page = client.get(reverse("knowledge:erasure_request", args=[request.pk]))
+    assert "Approve and erase" in page.text
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(
+            reverse("knowledge:decide_erasure", args=[request.pk]),
+            {"decision": "approve"},
+            follow=True,
+        )
+    assert "approved: the erasure runs now" in done.text
+    # The run starts once the approval has committed; the page then shows the certificate.
+    page = client.get(reverse("knowledge:erasure_request", args=[request.pk]))
+    assert '<th scope="row">Complete</th><td>yes</td>' in page.text
+    assert not Colleague.objects.filter(pk=org.alice.pk).exists()
+
+
+def test_erasure_pages_are_refused_to_everyone_but_hr_admins(left: Org, client: Client) -> None:
+    org = left
+    request = request_erasure(org.alice, requested_by=hr("hr1"), label="DSR-3", reason="asked")
+    for user in (org.bob_user, f.make_user("auditor", roles=(Role.AUDITOR,))):
+        client.force_login(user)
+        assert client.get(reverse("knowledge:erasure_requests")).status_code == 403
+        assert (
+            client.get(reverse("knowledge:erasure_request", args=[request.pk])).status_code == 403
+        )
+        decided = client.post(
+            reverse("knowledge:decide_erasure", args=[request.pk]), {"decision": "approve"}
+        )
+        assert decided.status_code == 403
+    request.refresh_from_db()
+    assert request.state == ErasureRequest.State.REQUESTED
+
+
+def command(*args: str) -> Any:
+    out = StringIO()
+    call_command("erasure", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_the_console_lists_runs_again_and_prints_certificates(
+    left: Org, django_capture_on_commit_callbacks: Any
+) -> None:
+    request = erase(left, django_capture_on_commit_callbacks)
+    listed = command("list")
+    assert [(r["id"], r["state"], r["complete"]) for r in listed] == [(request.pk, "done", True)]
+    certificate = command("certificate", str(request.pk))
+    assert certificate["items_deleted"] == 5
+    assert certificate["audit_event"]["hash"] == request.certificate_event.hash
+    with pytest.raises(CommandError, match="is erased"):
+        command("run", str(request.pk))
+    with pytest.raises(CommandError, match="no erasure request 999"):
+        command("certificate", "999")
+
+
+def test_retention_verify_finds_an_erased_identity_brought_back_around_the_tombstones(
+    left: Org, django_capture_on_commit_callbacks: Any
+) -> None:
+    erase(left, django_capture_on_commit_callbacks)
+    assert verify_retention().as_json()["erased_identities_present"] == 0
+    assert verify_retention().ok
+    # As a sync that ignored the tombstones would.
+    back = Identity.objects.create(kind=Identity.Kind.SLACK, value="T0TEST/U1")
+    report = verify_retention()
+    assert report.erased_identities == [back.pk]
+    assert not report.ok
+
+
+def test_auditors_read_every_certificate_as_a_page_a_csv_and_a_pdf(
+    left: Org, django_capture_on_commit_callbacks: Any, tmp_path: Path
+) -> None:
+    request = erase(left, django_capture_on_commit_callbacks)
+    client = Client()
+    client.force_login(f.make_user("auditor", roles=(Role.AUDITOR,)))
+    listing = client.get(reverse("knowledge:audit_erasures"))
+    assert listing.status_code == 200
+    assert f'<a href="?request={request.pk}">#{request.pk}</a>' in listing.text
+    assert "DSR-2025-7" in listing.text
+    assert "Alice" not in listing.text
+    one = client.get(reverse("knowledge:audit_erasures"), {"request": request.pk})
+    assert '<th scope="row">Person record deleted</th><td>yes</td>' in one.text
+    rows = rows_of(
+        client.get(
+            reverse("knowledge:audit_erasures"), {"request": request.pk, "format": "csv"}
+        ).content
+    )
+    assert ["Items deleted (this run)", "5"] in rows
+    for query in ({"format": "pdf"}, {"request": request.pk, "format": "pdf"}):
+        pdf = client.get(reverse("knowledge:audit_erasures"), query)
+        assert pdf["Content-Type"] == "application/pdf"
+        assert_pages(pdf.content, tmp_path, f"erasure-{len(query)}")
+    downloads = AuditEvent.objects.filter(action="report_downloaded")
+    assert sorted(e.target for e in downloads) == [
+        f"audit_report:erasure-{request.pk}",
+        f"audit_report:erasure-{request.pk}",
+        "audit_report:erasures",
+    ]
+    assert client.get(reverse("knowledge:audit_erasures"), {"request": "x"}).status_code == 404

@@ -5,7 +5,8 @@ purge:   {"dry_run", "now", "items_deleted", "would_delete", "chunks_deleted",
           "versions_deleted", "packages_rebuilt", "packages_failed", "packages_marked_stale",
           "turns_blanked", "batches", "held_items", "held_by": {hold id: count}}
 verify:  {"ok", "now", "backend", "expired_unheld", "expired_unheld_ids", "expired_held",
-          "chunks", "indexed", "index_orphans", "index_orphan_ids"}; exits 1 unless ok.
+          "chunks", "indexed", "index_orphans", "index_orphan_ids",
+          "erased_identities_present"}; exits 1 unless ok.
 explain: {"item_id", "expires_at", "expired", "policy", "policy_name", "policies_applying",
           "holds", "will_be_deleted", "explanation"}
 
@@ -81,12 +82,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{len(report.expired_unheld)} expired unheld items, {report.expired_held} "
                 f"expired held items; {report.backend} index: {report.indexed} entries for "
-                f"{report.chunks} chunks, {len(report.index_orphans)} orphans."
+                f"{report.chunks} chunks, {len(report.index_orphans)} orphans; "
+                f"{len(report.erased_identities)} identities of erased people."
             )
         if not report.ok:
             raise CommandError(
-                f"{len(report.expired_unheld)} expired unheld items and "
-                f"{len(report.index_orphans)} index orphans remain"
+                f"{len(report.expired_unheld)} expired unheld items, "
+                f"{len(report.index_orphans)} index orphans and "
+                f"{len(report.erased_identities)} identities of erased people remain"
             )
 
     def _explain(self, options: dict[str, Any]) -> None:
