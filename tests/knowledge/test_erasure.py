@@ -40,15 +40,16 @@ from knowledge.erasure import (
     resume_held_erasures,
     run_erasure,
 )
-from knowledge.index import get_index
+from knowledge.index import get_index, records_for
 from knowledge.models import AuditEvent, Chunk, ErasedIdentity, ErasureRequest, Item
 from knowledge.retention.holds import place_hold, release_hold
-from knowledge.retention.purge import verify_retention
+from knowledge.retention.purge import PurgeBatch, verify_retention
 from knowledge.tombstones import without_erased
 from skills.actions import build_package
 from skills.models import SkillPackage
 from tests import factories as f
 from tests.knowledge.conftest import PEOPLE, Org
+from tests.knowledge.index.test_pgvector_backend import pgvector_url  # noqa: F401
 from tests.knowledge.test_audit_reports import assert_pages, rows_of
 
 pytestmark = pytest.mark.django_db
@@ -272,9 +273,9 @@ def test_any_text_with_the_address_or_mention_is_dropped_and_other_text_is_kept(
         ).tombstones.pop()
     )
     address = "ALICE@ACME.TEST" if upper else "alice@acme.test"
-    naming = f.message("CGEN", "U2", f"{before} {address} {after}")
-    plain = f.message("CGEN", "U2", f"{before} alice at acme {after}")
-    kept, dropped = without_erased(f.batch(naming, plain))
+    naming = f.message("CGEN", "U2", f"{before} {address} {after}", minutes=1)
+    plain = f.message("CGEN", "U2", f"{before} alice at acme {after}", minutes=2)
+    kept, dropped = without_erased(f.batch(naming, plain, cursor="c"))
     assert dropped == 1
     assert [d.body for d in kept.documents] == [plain.body]
 
@@ -410,3 +411,54 @@ def test_auditors_read_every_certificate_as_a_page_a_csv_and_a_pdf(
         "audit_report:erasures",
     ]
     assert client.get(reverse("knowledge:audit_erasures"), {"request": "x"}).status_code == 404
+
+
+class Killed(Exception):
+    """The process dying between two batches."""
+
+
+def test_an_erasure_killed_between_batches_finishes_when_run_again(left: Org) -> None:
+    org = left
+    request = request_erasure(org.alice, requested_by=hr("hr1"), label="DSR-4", reason="asked")
+    # Approved by the console operator's worker run, not inline: run it by hand.
+    ErasureRequest.objects.filter(pk=request.pk).update(state=ErasureRequest.State.APPROVED)
+
+    def die(batch: PurgeBatch) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        run_erasure(request, batch_size=2, on_batch=die)
+    request.refresh_from_db()
+    # The first batch committed whole; the person and the rest are still there.
+    assert request.state == ErasureRequest.State.APPROVED
+    assert Colleague.objects.filter(pk=org.alice.pk).exists()
+    assert Item.objects.filter(author__colleague=org.alice).count() == 0
+    done = run_erasure(request, batch_size=2)
+    assert done.state == ErasureRequest.State.DONE
+    assert done.certificate["items_deleted"] == 3  # the rest: what names her
+    assert not Colleague.objects.filter(pk=org.alice.pk).exists()
+    assert verify_retention().ok
+
+
+@pytest.mark.pgvector
+def test_an_erasure_leaves_nothing_of_hers_in_a_pgvector_index(
+    left: Org,
+    settings: Any,
+    request: pytest.FixtureRequest,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.PGVECTOR_URL = request.getfixturevalue("pgvector_url")
+    settings.COLLEAGUE_INDEX_BACKEND = "pgvector"
+    index = get_index()
+    assert index.name == "pgvector"
+    index.upsert(records_for(sorted(Chunk.objects.values_list("pk", flat=True))))
+    hers = set(
+        Chunk.objects.filter(item__author__colleague=left.alice).values_list("pk", flat=True)
+    )
+    assert hers <= set(index.indexed_ids())
+    erase(left, django_capture_on_commit_callbacks)
+    assert not hers & set(index.indexed_ids())
+    report = verify_retention()
+    assert report.ok
+    assert report.backend == "pgvector"
+    assert set(index.indexed_ids()) == set(Chunk.objects.values_list("pk", flat=True))
