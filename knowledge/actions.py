@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from colleagues.actions import ensure_author_colleague, identities_for_refs, resolve_people
@@ -103,6 +104,7 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
     out of the batch's people (`knowledge.tombstones.without_erased`).
     """
     result = BatchResult()
+    offered = {d.external_id for d in batch.documents}
     with transaction.atomic():
         batch, result.erased = without_erased(batch)
         identities = resolve_people(batch.people)
@@ -113,6 +115,10 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
             result.excluded.update(excluded.values())
             stored = dict(_select_items(source.pk, list(excluded), "id"))
             result.removed = delete_items(item_ids=list(stored.values()))
+        dropped = offered - {d.external_id for d in batch.documents}
+        if dropped and source.kind == "upload":
+            # Not captured, so not kept either: the uploaded files go too.
+            _remove_uploads_on_commit(source.config, dropped)
         names = {p.ref: p.display_name or p.real_name for p in batch.people}
         identities.update(identities_for_refs(_refs_in(batch) - identities.keys(), names=names))
         containers = _upsert_containers(
@@ -365,7 +371,8 @@ def delete_items(*, item_ids: Sequence[int]) -> int:
     Runs in the caller's transaction when there is one. Chunks leave the keyword index with
     their rows; copies outside the Chunk table are deleted once the transaction commits
     (Weaviate through the index outbox, written in this transaction; pgvector directly).
-    Audiences no item or chunk uses any more are deleted too.
+    Audiences no item or chunk uses any more are deleted too, and the files of deleted uploads
+    once the transaction commits (`forget_upload_files`).
     """
     ids = sorted(set(item_ids))
     if not ids:
@@ -373,6 +380,7 @@ def delete_items(*, item_ids: Sequence[int]) -> int:
     chunk_ids: list[int] = []
     deleted = 0
     with transaction.atomic():
+        forget_upload_files(Item.objects.filter(id__in=ids))
         for start in range(0, len(ids), 1000):
             part = ids[start : start + 1000]
             chunk_ids.extend(Chunk.objects.filter(item_id__in=part).values_list("id", flat=True))
@@ -381,6 +389,30 @@ def delete_items(*, item_ids: Sequence[int]) -> int:
         Audience.objects.filter(items__isnull=True, chunks__isnull=True).delete()
         _forget_chunks(chunk_ids)
     return deleted
+
+
+def forget_upload_files(items: QuerySet[Item]) -> None:
+    """Once the caller's transaction commits, delete the upload folders (the uploaded file and
+    its manifest) of those of `items` that came from an uploads source. Call it before the
+    items are deleted."""
+    by_source: dict[int, tuple[Any, list[str]]] = {}
+    rows = items.filter(source__kind="upload").values_list(
+        "source_id", "source__config", "external_id"
+    )
+    for source_id, config, external_id in rows:
+        by_source.setdefault(source_id, (config, []))[1].append(external_id)
+    for config, names in by_source.values():
+        _remove_uploads_on_commit(config, names)
+
+
+def _remove_uploads_on_commit(config: Any, names: Iterable[str]) -> None:
+    from connectors.uploads.storage import remove_upload_folders
+
+    root = config.get("path") if isinstance(config, dict) else None
+    if root:
+        transaction.on_commit(
+            functools.partial(remove_upload_folders, Path(root), list(names)), robust=True
+        )
 
 
 def _forget_chunks(chunk_ids: list[int]) -> None:

@@ -61,6 +61,7 @@ from answers.models import Turn
 from colleagues.access import own_colleague
 from colleagues.models import Colleague
 from knowledge import audit
+from knowledge.actions import forget_upload_files
 from knowledge.audit import Actor, login_user
 from knowledge.index import get_index
 from knowledge.index.outbox import queue_index_changes
@@ -272,6 +273,7 @@ def _redact(item_id: int, *, actor: Actor, reason: str) -> Redacted | None:
         Chunk.objects.filter(item_id=item.pk).order_by("id").values_list("id", flat=True)
     )
     queued = queue_index_changes(deleted=chunk_ids)
+    forget_upload_files(Item.objects.filter(pk=item.pk))
     Chunk.objects.filter(pk__in=chunk_ids).delete()
     Item.objects.filter(pk=item.pk).delete()
     RedactedDocument.objects.get_or_create(

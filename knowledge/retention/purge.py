@@ -20,8 +20,9 @@ finds what is left from the database alone, so runs converge. After the last bat
 holds kept are recorded as one `blocked_by_hold` event with the count per hold.
 
 `verify_retention` scans the database and the index backend in use for expired unheld items
-and index entries whose chunk is gone. Items keep no files of their own (uploads and
-quarantined copies belong to the sources), so there are no stored files to scan here.
+and index entries whose chunk is gone, the identities for erased people, and the stored files:
+the only files that hold an item's text are uploads (their folders go with their items:
+`knowledge.actions.forget_upload_files`); quarantined copies are of files never captured.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -39,6 +41,8 @@ from django.utils import timezone
 
 from answers import who_knows
 from colleagues.models import Identity
+from connectors.models import QuarantinedFile, Source
+from connectors.uploads.storage import upload_folders
 from knowledge import audit
 from knowledge.actions import delete_items
 from knowledge.audit import Actor
@@ -308,10 +312,14 @@ class RetentionReport:
     # Identities of erased people found again (knowledge.erasure): 0 unless a sync ignored
     # the tombstones.
     erased_identities: list[int] = field(default_factory=list)
+    # Uploaded files whose document was read but is not stored (deleted, or never captured).
+    orphan_files: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.expired_unheld and not self.index_orphans and not self.erased_identities
+        return not (
+            self.expired_unheld or self.index_orphans or self.erased_identities or self.orphan_files
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -326,13 +334,16 @@ class RetentionReport:
             "index_orphans": len(self.index_orphans),
             "index_orphan_ids": self.index_orphans[:100],
             "erased_identities_present": len(self.erased_identities),
+            "orphan_files": len(self.orphan_files),
+            "orphan_file_paths": self.orphan_files[:100],
         }
 
 
 def verify_retention(*, now: datetime | None = None) -> RetentionReport:
     """Scan the database and the index backend in use: expired items no hold covers (0 after a
     purge), index entries without a chunk in the database (orphans; 0 after a purge once an
-    external index has been told), and identities of erased people (0)."""
+    external index has been told), identities of erased people (0), and stored files: uploads
+    a sync has read whose document is neither stored nor quarantined (0)."""
     now = now or timezone.now()
     expired = expired_items(now=now)
     condition = held_condition(active_holds())
@@ -349,6 +360,7 @@ def verify_retention(*, now: datetime | None = None) -> RetentionReport:
         indexed=len(indexed),
         index_orphans=sorted(indexed - chunk_ids),
         erased_identities=erased_identities_present(),
+        orphan_files=orphan_upload_files(),
     )
 
 
@@ -363,3 +375,26 @@ def erased_identities_present() -> list[int]:
         for pk, kind, value in rows.order_by("pk").values_list("pk", "kind", "value").iterator()
         if identity_sha256(kind, value.rsplit("/", 1)[-1] if kind == "slack" else value) in erased
     ]
+
+
+def orphan_upload_files() -> list[str]:
+    """Paths of upload folders a sync has read (at or before the source's cursor) whose
+    document is neither a stored item nor a quarantined file: a copy of something deleted."""
+    found: list[str] = []
+    for source in Source.objects.filter(kind="upload").order_by("pk"):
+        root = Path(str(source.config.get("path", "")))
+        names = [n for n in upload_folders(root) if n <= (source.checkpoint or "")]
+        if not names:
+            continue
+        stored = set(
+            Item.objects.filter(source=source, external_id__in=names).values_list(
+                "external_id", flat=True
+            )
+        )
+        quarantined = {
+            part
+            for file in QuarantinedFile.objects.filter(source=source).values_list("file", flat=True)
+            for part in Path(file).parts
+        }
+        found += [str(root / n) for n in names if n not in stored and n not in quarantined]
+    return found

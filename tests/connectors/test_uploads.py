@@ -15,8 +15,11 @@ from django.test import Client
 from colleagues.actions import create_colleague, link_login
 from colleagues.models import Colleague
 from connectors.models import Source
-from knowledge.models import Item
+from knowledge.models import ErasedIdentity, Item
+from knowledge.redaction import redact_item
+from knowledge.retention.purge import verify_retention
 from knowledge.search import search_items
+from knowledge.tombstones import identity_sha256
 from knowledge.visibility import reader_for
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +127,37 @@ def test_unsupported_types_and_anonymous_users_are_turned_away(team) -> None:  #
     anonymous = Client().post("/sources/upload/", {"audience": "public"})
     assert anonymous.status_code == 302
     assert "/login/" in anonymous["Location"]
+
+
+def test_a_deleted_upload_leaves_no_file_and_verify_finds_one_left_behind(  # type: ignore[no-untyped-def]
+    team, media_root: Path, django_capture_on_commit_callbacks
+) -> None:
+    upload(team["dana"][0], "rotation.md", RUNBOOK)
+    item = Item.objects.get()
+    folder = media_root / "uploads" / item.external_id
+    assert (folder / "rotation.md").read_bytes() == RUNBOOK
+    assert verify_retention().orphan_files == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        redact_item(item, actor=None, reason="asked")
+    assert not folder.exists()
+    assert verify_retention().ok
+
+    # A deletion that left its file behind (made around the deletion actions) is reported.
+    upload(team["dana"][0], "again.md", RUNBOOK)
+    stray = Item.objects.get()
+    Item.objects.filter(pk=stray.pk).delete()
+    report = verify_retention()
+    assert report.orphan_files == [str(media_root / "uploads" / stray.external_id)]
+    assert not report.ok
+
+
+def test_an_upload_naming_an_erased_person_is_neither_captured_nor_kept(  # type: ignore[no-untyped-def]
+    team, media_root: Path, django_capture_on_commit_callbacks
+) -> None:
+    ErasedIdentity.objects.create(value_sha256=identity_sha256("email", "gone@acme.test"))
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(team["dana"][0], "handover.md", b"# Handover\n\nAsk gone@acme.test about billing.\n")
+    assert not Item.objects.exists()
+    assert list((media_root / "uploads").iterdir()) == []
+    assert verify_retention().ok

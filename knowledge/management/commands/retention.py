@@ -6,7 +6,8 @@ purge:   {"dry_run", "now", "items_deleted", "would_delete", "chunks_deleted",
           "turns_blanked", "batches", "held_items", "held_by": {hold id: count}}
 verify:  {"ok", "now", "backend", "expired_unheld", "expired_unheld_ids", "expired_held",
           "chunks", "indexed", "index_orphans", "index_orphan_ids",
-          "erased_identities_present"}; exits 1 unless ok.
+          "erased_identities_present", "orphan_files", "orphan_file_paths"}; exits 1 unless
+          ok.
 explain: {"item_id", "expires_at", "expired", "policy", "policy_name", "policies_applying",
           "holds", "will_be_deleted", "explanation"}
 
@@ -83,13 +84,15 @@ class Command(BaseCommand):
                 f"{len(report.expired_unheld)} expired unheld items, {report.expired_held} "
                 f"expired held items; {report.backend} index: {report.indexed} entries for "
                 f"{report.chunks} chunks, {len(report.index_orphans)} orphans; "
-                f"{len(report.erased_identities)} identities of erased people."
+                f"{len(report.erased_identities)} identities of erased people; "
+                f"{len(report.orphan_files)} stored files of deleted items."
             )
         if not report.ok:
             raise CommandError(
                 f"{len(report.expired_unheld)} expired unheld items, "
-                f"{len(report.index_orphans)} index orphans and "
-                f"{len(report.erased_identities)} identities of erased people remain"
+                f"{len(report.index_orphans)} index orphans, "
+                f"{len(report.erased_identities)} identities of erased people and "
+                f"{len(report.orphan_files)} stored files of deleted items remain"
             )
 
     def _explain(self, options: dict[str, Any]) -> None:
