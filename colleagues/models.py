@@ -166,6 +166,7 @@ class AccessGrant(models.Model):
             ("manage_consent", "Can record colleagues' capture consent"),
             ("view_audit_reports", "Can read audit reports"),
             ("erase_colleagues", "Can request and approve the erasure of a person"),
+            ("manage_offboarding", "Can open and run offboarding cases"),
         ]
 
     def __str__(self) -> str:

@@ -42,6 +42,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "colleagues.curate_packages",
             "colleagues.view_audit_reports",
             "colleagues.erase_colleagues",
+            "colleagues.manage_offboarding",
         }
     ),
     Role.AUDITOR: frozenset({"colleagues.view_audit_reports"}),

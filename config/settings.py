@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "knowledge",
     "skills",
     "answers",
+    "offboarding",
 ]
 
 MIDDLEWARE = [

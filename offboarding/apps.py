@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class OffboardingConfig(AppConfig):
+    name = "offboarding"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The directory sync finding an account disabled opens a case (offboarding.receivers).
+        from offboarding import receivers  # noqa: F401
