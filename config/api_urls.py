@@ -49,6 +49,7 @@ urlpatterns = [
     path("items/<int:item_id>/", ItemDetailApi.as_view(), name="api-item"),
     path("search/", SearchApi.as_view(), name="api-search"),
     path("", include("answers.api_urls")),  # ask/, who-knows/
+    path("offboarding/", include("offboarding.api_urls")),  # cases/..., webhook/
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view loads Swagger UI's start-up script as a file: the CSP allows no inline one.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -153,6 +153,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "rebuild-stale-skills": {"task": "skills.tasks.rebuild_stale_packages", "schedule": 10 * 60},
     # Every 24 hours: delete expired items no legal hold covers (knowledge.retention.purge).
     "purge-expired-items": {"task": "knowledge.tasks.purge_expired_items", "schedule": 86_400},
+    # Every 24 hours: remind whoever is responsible for an overdue offboarding step, from the
+    # second reminder on also HR (offboarding.notifications.remind_overdue).
+    "remind-overdue-offboarding-steps": {
+        "task": "offboarding.tasks.remind_overdue_steps",
+        "schedule": 86_400,
+    },
 }
 
 # --- Files ------------------------------------------------------------------------------------
@@ -303,6 +309,36 @@ COLLEAGUE_ORG_DOMAINS = [d.lower() for d in env_list("COLLEAGUE_ORG_DOMAINS")]
 CREDENTIALS_KEY = env_str("CREDENTIALS_KEY")
 # Base URL of the intranet, for links in exports and Slack messages.
 COLLEAGUE_BASE_URL = env_str("COLLEAGUE_BASE_URL", "http://127.0.0.1:8000")
+
+# --- Offboarding (offboarding/) ---------------------------------------------------------------
+
+# The secret the HR system signs its webhook calls with (offboarding/webhook.py). Empty: the
+# webhook is switched off and its URL answers 404, as if it did not exist.
+OFFBOARDING_WEBHOOK_SECRET = env_str("OFFBOARDING_WEBHOOK_SECRET")
+# A Slack bot token (xoxb-..., scope chat:write) for offboarding notices by direct message
+# (offboarding/notifications.py); empty: notices go by email only. SLACK_API_URL is the Web
+# API root the token is sent to.
+SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
+# Days from an account's disabling (directory sync) to its removal, for the case it opens.
+OFFBOARDING_ACCOUNT_REMOVAL_DAYS = env_int("OFFBOARDING_ACCOUNT_REMOVAL_DAYS", 30)
+
+# --- Mail (offboarding notices) -----------------------------------------------------------------
+
+# The SMTP server notices go through. Without EMAIL_HOST, mail is written to the console log
+# (nothing is sent), as the embedded default must run without a mail server.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "colleague-skill@localhost")
 
 # --- Parsing untrusted files (connectors/limits.py, connectors/sandbox.py) ---------------------
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("answers.urls")),
     path("knowledge/", include("knowledge.urls")),
     path("sources/", include("connectors.urls")),
+    path("offboarding/", include("offboarding.urls")),
     path("api/", include("config.api_urls")),
     path("admin/", admin.site.urls),
 ]

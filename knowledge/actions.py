@@ -89,8 +89,19 @@ class BatchResult:
     erased: int = 0
 
 
-def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = None) -> BatchResult:
-    """Store one batch and advance the source's checkpoint, in one transaction.
+def ingest_batch(
+    *,
+    source: Source,
+    batch: SourceBatch,
+    run: SyncRun | None = None,
+    advance_checkpoint: bool = True,
+) -> BatchResult:
+    """Store one batch and, unless `advance_checkpoint` is False, set the source's checkpoint
+    to the batch's cursor, in one transaction.
+
+    An offboarding capture (offboarding/capture.py) stores a selection of a read from the
+    beginning with `advance_checkpoint=False`: the source's incremental syncs go on from where
+    they were.
 
     Idempotent on (source, external_id): a document whose content is unchanged is left alone,
     a changed one is updated and re-chunked. Failures become quarantined files; the copies of
@@ -131,8 +142,9 @@ def ingest_batch(*, source: Source, batch: SourceBatch, run: SyncRun | None = No
         if batch.failures:
             _quarantine(source, run, batch.failures)
             result.quarantined += len(batch.failures)
-        source.checkpoint = batch.cursor
-        source.save(update_fields=["checkpoint"])
+        if advance_checkpoint:
+            source.checkpoint = batch.cursor
+            source.save(update_fields=["checkpoint"])
         if (result.created or result.updated) and settings.COLLEAGUE_EMBED_ON_INGEST:
             from knowledge import tasks
 

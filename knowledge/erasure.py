@@ -20,7 +20,8 @@ it. An approved request runs (`run_erasure`, in the worker when a broker is conf
    are theirs. `resume_held_erasures` (daily, with the purge) runs it again once holds end.
 4. **The person**, once nothing of theirs is held: their skill package with every version
    and correction, the conversations about them, their grants, identities, login account
-   (with the conversations and feedback it wrote) and the colleague record itself.
+   (with the conversations and feedback it wrote) and the colleague record itself; their
+   offboarding cases move to erased and keep only their case label.
 5. **The certificate**: one `erasure_certified` audit event per run holding counts, ids of
    deleted rows and the holds that kept anything, never content; the request keeps it and a
    link to that event (its chain position and hash). `certificate_lines` renders it.
@@ -309,6 +310,8 @@ class Certificate:
     identities_deleted: int = 0
     login_deleted: bool = False
     colleague_deleted: bool = False
+    # Their offboarding cases, moved to erased.
+    cases_closed: list[int] = field(default_factory=list)
 
     def add(self, batch: PurgeBatch) -> None:
         self.items_deleted.extend(batch.item_ids)
@@ -342,6 +345,7 @@ class Certificate:
             "identities_deleted": self.identities_deleted,
             "login_deleted": self.login_deleted,
             "colleague_deleted": self.colleague_deleted,
+            "offboarding_cases_erased": self.cases_closed,
             "not_covered": list(NOT_COVERED),
         }
 
@@ -450,7 +454,12 @@ def _rebuild_own(colleague: Colleague, *, actor: Actor) -> None:
 def _forget(colleague: Colleague, certificate: Certificate) -> None:
     """Delete the person: package, conversations about them, grants, identities, login,
     colleague record (step 4), in one transaction."""
+    from offboarding.cases import close_for_erasure
+
     with transaction.atomic():
+        certificate.cases_closed = close_for_erasure(
+            colleague, actor=None, request_id=certificate.request_id
+        )
         package = SkillPackage.objects.filter(colleague=colleague).first()
         if package is not None:
             certificate.package_versions_deleted = package.versions.count()

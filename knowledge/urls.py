@@ -29,4 +29,5 @@ urlpatterns += [
     path("audit/retention/", views_audit.audit_retention, name="audit_retention"),
     path("audit/consent/", views_audit.audit_consent, name="audit_consent"),
     path("audit/erasures/", views_audit.audit_erasures, name="audit_erasures"),
+    path("audit/offboarding/", views_audit.audit_offboarding, name="audit_offboarding"),
 ]

@@ -1,7 +1,8 @@
 """Audit reports in the intranet (knowledge/reports*.py), for holders of
 `colleagues.view_audit_reports`: the event log, access per package, access per user, retention,
-erasure certificates and consent, each as a page, a CSV file (`?format=csv`, one table:
-`&table=` names which of a report's) or a PDF (`?format=pdf`). Every download is audited."""
+erasure certificates, offboarding status and consent, each as a page, a CSV file
+(`?format=csv`, one table: `&table=` names which of a report's) or a PDF (`?format=pdf`).
+Every download is audited."""
 
 from __future__ import annotations
 
@@ -309,4 +310,28 @@ def audit_erasures(request: HttpRequest) -> HttpResponse:
             "rows": list(zip(found, report.tables[0].rows, strict=True)),
             "chart": chart,
         },
+    )
+
+
+@login_required
+def audit_offboarding(request: HttpRequest) -> HttpResponse:
+    """Every offboarding case: state, dates, checklist progress, overdue steps, capture,
+    publication and retention."""
+    from offboarding.reports import offboarding_report
+
+    user = _auditor(request)
+    report = offboarding_report()
+    download = _download(request, user, "offboarding", report)
+    if download is not None:
+        return download
+    assert report.chart is not None
+    chart = bar_chart(
+        report.chart.title,
+        [label for label, _ in report.chart.bars],
+        [n for _, n in report.chart.bars],
+    )
+    return render(
+        request,
+        "knowledge/audit_offboarding.html",
+        {"report": report, "table": report.tables[0], "chart": chart},
     )

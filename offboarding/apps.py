@@ -7,4 +7,8 @@ class OffboardingConfig(AppConfig):
 
     def ready(self) -> None:
         # The directory sync finding an account disabled opens a case (offboarding.receivers).
-        from offboarding import receivers  # noqa: F401
+        # Celery's autodiscovery finds only offboarding.tasks; workers need this one too.
+        from offboarding import (
+            receivers,  # noqa: F401
+            tasks_capture,  # noqa: F401
+        )

@@ -5,6 +5,7 @@ States, and the only moves between them (`ALLOWED`):
     planned → notified → capturing → in review → published → retained → archived | erased
                               ↑____________|
     planned, notified, capturing, in review → archived (called off)
+    any open state → erased (the person was erased: knowledge.erasure closes their cases)
 
 Guards, checked under a row lock so two requests cannot both move a case:
 - notified → capturing: the person's consent is given, or not required by policy;
@@ -12,7 +13,7 @@ Guards, checked under a row lock so two requests cannot both move a case:
 - in review → published: only through `offboarding.review.publish` (it builds the package and
   applies the access policy);
 - published → retained: a retention period is set (`set_retention`);
-- retained → erased: only when an erasure of the person has finished (knowledge.erasure).
+- → erased: only by the erasure of the person (knowledge.erasure, `close_for_erasure`).
 
 Every opening, move and ticked-off step is an audit event on "offboarding:<id>".
 """
@@ -44,11 +45,11 @@ MOVED = "offboarding_transition"
 STEP_DONE = "offboarding_step_done"
 
 ALLOWED: dict[str, tuple[str, ...]] = {
-    State.PLANNED: (State.NOTIFIED, State.ARCHIVED),
-    State.NOTIFIED: (State.CAPTURING, State.ARCHIVED),
-    State.CAPTURING: (State.IN_REVIEW, State.ARCHIVED),
-    State.IN_REVIEW: (State.CAPTURING, State.PUBLISHED, State.ARCHIVED),
-    State.PUBLISHED: (State.RETAINED,),
+    State.PLANNED: (State.NOTIFIED, State.ARCHIVED, State.ERASED),
+    State.NOTIFIED: (State.CAPTURING, State.ARCHIVED, State.ERASED),
+    State.CAPTURING: (State.IN_REVIEW, State.ARCHIVED, State.ERASED),
+    State.IN_REVIEW: (State.CAPTURING, State.PUBLISHED, State.ARCHIVED, State.ERASED),
+    State.PUBLISHED: (State.RETAINED, State.ERASED),
     State.RETAINED: (State.ARCHIVED, State.ERASED),
     State.ARCHIVED: (),
     State.ERASED: (),
@@ -113,6 +114,9 @@ def open_case(
                 last_day=last_day.isoformat(),
                 account_removal_on=account_removal_on.isoformat() if account_removal_on else None,
             )
+            from offboarding.notifications import notify_opened  # it imports this module
+
+            notify_opened(case)  # by email and Slack, once this commits
     except IntegrityError as exc:
         # Another request opened one at the same moment (the one-open-case constraint).
         raise CaseRefused(f"{colleague} has an open offboarding case already.") from exc
@@ -217,7 +221,11 @@ def _check(case: OffboardingCase, to: str, guarded: dict[str, Any]) -> None:
         raise TransitionRefused(f"Unknown state {to!r}.")
     allowed = ALLOWED[case.state]
     if to not in allowed:
-        labels = ", ".join(State(s).label.lower() for s in allowed) or "none: the case is closed"
+        # Erased is never chosen: the erasure of the person moves the case there.
+        labels = (
+            ", ".join(State(s).label.lower() for s in allowed if s != State.ERASED)
+            or "none: the case is closed"
+        )
         raise TransitionRefused(
             f"Case #{case.pk} is {case.get_state_display().lower()}: it cannot move to "
             f"{State(to).label.lower()}. Allowed next: {labels}."
@@ -302,3 +310,20 @@ def set_retention(case: OffboardingCase, *, days: int, actor: Actor) -> Offboard
         case.refresh_from_db()
         complete_step(case, "set_retention", actor=actor, note=f"{days} days")
     return case
+
+
+def close_for_erasure(colleague: Colleague, *, actor: Actor, request_id: int) -> list[int]:
+    """Move the person's open cases to erased, just before the erasure deletes them, and give
+    every case of theirs a label without their name; return the ids of the cases closed."""
+    closed = []
+    for case in OffboardingCase.objects.filter(colleague=colleague).exclude(
+        state__in=[State.ARCHIVED, State.ERASED]
+    ):
+        transition(
+            case, State.ERASED, actor=actor, reason=f"erasure request {request_id}", erased=True
+        )
+        closed.append(case.pk)
+    OffboardingCase.objects.filter(colleague=colleague).update(
+        subject_label=f"Erased person (erasure request #{request_id})"
+    )
+    return closed

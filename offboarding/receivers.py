@@ -26,7 +26,7 @@ def open_case_on_departure(sender: Any, colleague: Colleague, reason: str, **kwa
     if open_case_of(colleague) is not None:
         return
     last_day = colleague.departed_on or timezone.localdate()
-    days = int(getattr(settings, "OFFBOARDING_ACCOUNT_REMOVAL_DAYS", 30))
+    days = settings.OFFBOARDING_ACCOUNT_REMOVAL_DAYS
     case = open_case(
         colleague,
         last_day=last_day,

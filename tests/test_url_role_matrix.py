@@ -30,6 +30,7 @@ from colleagues.roles import Role
 from knowledge.erasure import request_erasure
 from knowledge.models import Item
 from knowledge.redaction import request_redaction
+from offboarding.cases import open_case
 from skills.actions import add_correction, build_package
 from skills.models import Correction
 from tests import factories as f
@@ -88,6 +89,8 @@ def world(org: Org) -> World:
         for name in ("Dan", "Erin")
     )
     erasure = request_erasure(gone, requested_by=users["hr"], label="DSR-1", reason="asked")
+    # Bob is leaving: his manager is nobody of the roles above.
+    case = open_case(org.bob, last_day=date(2026, 12, 18), via="ui")
     return World(
         org=org,
         users=users,
@@ -103,6 +106,7 @@ def world(org: Org) -> World:
             "source": org.source.pk,
             "identity": org.alice.identities.first().pk,  # type: ignore[union-attr]
             "erasure": erasure.pk,
+            "case": case.pk,
             "departed": also_gone.pk,
         },
     )
@@ -400,6 +404,109 @@ ROWS: tuple[Row, ...] = (
         only(ERASERS, "done", 403),
         data=lambda w: {"decision": "reject", "reason": "a duty to keep"},
     ),
+    Row(
+        "knowledge:audit_offboarding",
+        "get",
+        lambda w: "/knowledge/audit/offboarding/",
+        only(AUDITORS, 200, 403),
+    ),
+    Row(
+        "knowledge:audit_offboarding",
+        "get",
+        lambda w: "/knowledge/audit/offboarding/?format=pdf",
+        only(AUDITORS, 200, 403),
+    ),
+    # The offboarding pages: HR (colleagues.manage_offboarding, as GRANT_MANAGERS) runs them;
+    # the person and their manager review their case (none of the roles here is either).
+    Row("offboarding:dashboard", "get", lambda w: "/offboarding/", only(GRANT_MANAGERS, 200, 403)),
+    Row(
+        "offboarding:open_case",
+        "post",
+        lambda w: "/offboarding/cases/",
+        only(GRANT_MANAGERS, "done", 403),
+        data=lambda w: {
+            "colleague": w.org.carol.pk,
+            "last_day": "2026-12-31",
+            "access_policy": "team",
+        },
+    ),
+    Row(
+        "offboarding:case",
+        "get",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/",
+        only(GRANT_MANAGERS, 200, 403),
+    ),
+    Row(
+        "offboarding:move",
+        "post",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/move/",
+        only(GRANT_MANAGERS, "done", 403),
+        data=lambda w: {"state": "notified"},
+    ),
+    Row(
+        "offboarding:tick_step",
+        "post",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/steps/connect_sources/",
+        only(GRANT_MANAGERS, "done", 403),
+    ),
+    Row(
+        "offboarding:capture",
+        "post",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/capture/",
+        only(GRANT_MANAGERS, "done", 403),
+        data=lambda w: {"sources": [w.ids["source"]]},
+    ),
+    Row(
+        "offboarding:successor",
+        "post",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/successors/",
+        only(GRANT_MANAGERS, "done", 403),
+        data=lambda w: {"area": "Deploys", "successor": w.org.carol.pk},
+    ),
+    Row(
+        "offboarding:retention",
+        "post",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/retention/",
+        only(GRANT_MANAGERS, "done", 403),
+        data=lambda w: {"days": 365},
+    ),
+    Row(
+        "offboarding:review",
+        "get",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/review/",
+        only(GRANT_MANAGERS, 200, 403),
+    ),
+    # No such item: who may review gets 404, everyone else 403 first.
+    Row(
+        "offboarding:redact",
+        "post",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/review/items/999999/redact/",
+        only(GRANT_MANAGERS, 404, 403),
+    ),
+    Row(
+        "offboarding:approve",
+        "post",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/review/approve/",
+        only(GRANT_MANAGERS, "done", 403),
+    ),
+    Row(
+        "offboarding:publish",
+        "post",
+        lambda w: f"/offboarding/cases/{w.ids['case']}/publish/",
+        only(GRANT_MANAGERS, "done", 403),
+    ),
+    Row(
+        "offboarding:template",
+        "get",
+        lambda w: "/offboarding/template/",
+        only(GRANT_MANAGERS, 200, 403),
+    ),
+    Row(
+        "offboarding:bus_factor",
+        "get",
+        lambda w: "/offboarding/bus-factor/",
+        only(GRANT_MANAGERS, 200, 403),
+    ),
     Row("connectors:sources", "get", lambda w: "/sources/", only(STAFF, 200, "login")),
     # Anyone signed in may upload documents of their own (README "Uploads").
     Row("connectors:upload", "get", lambda w: "/sources/upload/", everyone_signed_in(200)),
@@ -537,6 +644,77 @@ ROWS: tuple[Row, ...] = (
         lambda w: "/api/who-knows/",
         api_signed_in(200),
         data=lambda w: {"question": "billing keys"},
+        json=True,
+    ),
+    # Offboarding, for holders of colleagues.manage_offboarding (HR and the superuser, the same
+    # as GRANT_MANAGERS). No case exists in the world: the permission is checked before the
+    # lookup, so HR gets 404 and everyone else 403.
+    Row(
+        "api-offboarding-cases",
+        "get",
+        lambda w: "/api/offboarding/cases/?state=planned",
+        api_only(GRANT_MANAGERS, 200),
+    ),
+    Row(
+        "api-offboarding-cases",
+        "post",
+        lambda w: "/api/offboarding/cases/",
+        api_only(GRANT_MANAGERS, 201),
+        data=lambda w: {"colleague": "alice-archer", "last_day": "2026-12-31"},
+        json=True,
+    ),
+    Row(
+        "api-offboarding-case",
+        "get",
+        lambda w: "/api/offboarding/cases/999999/",
+        api_only(GRANT_MANAGERS, 404),
+    ),
+    Row(
+        "api-offboarding-transition",
+        "post",
+        lambda w: "/api/offboarding/cases/999999/transition/",
+        api_only(GRANT_MANAGERS, 404),
+        data=lambda w: {"state": "notified"},
+        json=True,
+    ),
+    Row(
+        "api-offboarding-step",
+        "post",
+        lambda w: "/api/offboarding/cases/999999/steps/capture/",
+        api_only(GRANT_MANAGERS, 404),
+        data=lambda w: {},
+        json=True,
+    ),
+    Row(
+        "api-offboarding-retention",
+        "post",
+        lambda w: "/api/offboarding/cases/999999/retention/",
+        api_only(GRANT_MANAGERS, 404),
+        data=lambda w: {"days": 365},
+        json=True,
+    ),
+    Row(
+        "api-offboarding-successors",
+        "get",
+        lambda w: "/api/offboarding/cases/999999/successors/",
+        api_only(GRANT_MANAGERS, 404),
+    ),
+    Row(
+        "api-offboarding-successors",
+        "post",
+        lambda w: "/api/offboarding/cases/999999/successors/",
+        api_only(GRANT_MANAGERS, 404),
+        data=lambda w: {"area": "Billing", "successor": "bob-baker"},
+        json=True,
+    ),
+    # The HR system's webhook takes no login, only its signature; with no
+    # OFFBOARDING_WEBHOOK_SECRET (as in tests) it is switched off and answers 404 to everyone.
+    Row(
+        "api-offboarding-webhook",
+        "post",
+        lambda w: "/api/offboarding/webhook/",
+        dict.fromkeys(ROLES, 404),
+        data=lambda w: {"event": "offboarding.cancelled", "id": "HR-1"},
         json=True,
     ),
     # The API's description is public; it holds no data.

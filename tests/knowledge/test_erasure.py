@@ -45,6 +45,7 @@ from knowledge.models import AuditEvent, Chunk, ErasedIdentity, ErasureRequest, 
 from knowledge.retention.holds import place_hold, release_hold
 from knowledge.retention.purge import PurgeBatch, verify_retention
 from knowledge.tombstones import without_erased
+from offboarding.cases import open_case
 from skills.actions import build_package
 from skills.models import SkillPackage
 from tests import factories as f
@@ -462,3 +463,15 @@ def test_an_erasure_leaves_nothing_of_hers_in_a_pgvector_index(
     assert report.ok
     assert report.backend == "pgvector"
     assert set(index.indexed_ids()) == set(Chunk.objects.values_list("pk", flat=True))
+
+
+def test_erasing_a_person_closes_their_offboarding_case_and_takes_their_name_off_it(
+    left: Org, django_capture_on_commit_callbacks: Any
+) -> None:
+    case = open_case(left.alice, last_day=date(2025, 5, 1), via="ui")
+    request = erase(left, django_capture_on_commit_callbacks)
+    case.refresh_from_db()
+    assert case.state == "erased"
+    assert case.colleague is None
+    assert case.subject_label == f"Erased person (erasure request #{request.pk})"
+    assert request.certificate["offboarding_cases_erased"] == [case.pk]

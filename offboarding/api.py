@@ -1,0 +1,358 @@
+"""REST endpoints for offboarding cases, for HR (permission colleagues.manage_offboarding), and
+the HR system's signed webhook (offboarding/webhook.py).
+
+Refusals of the state machine and of the case actions answer 409 with their message; input
+that does not validate answers 400.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from colleagues.models import Colleague
+from offboarding import webhook
+from offboarding.cases import (
+    CaseRefused,
+    TransitionRefused,
+    can_manage,
+    complete_step,
+    open_case,
+    set_retention,
+    transition,
+)
+from offboarding.handover import handover_map, set_successor
+from offboarding.models import ChecklistItem, OffboardingCase, Step
+
+DetailSerializer = inline_serializer("OffboardingRefusal", {"detail": serializers.CharField()})
+
+
+class ManageOffboarding(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return can_manage(request.user)
+
+
+def _refused(exc: CaseRefused) -> Response:
+    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+
+# Output.
+
+
+class ChecklistItemSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    title = serializers.CharField()
+    responsible = serializers.CharField()
+    due_on = serializers.DateField()
+    done_at = serializers.DateTimeField(allow_null=True)
+    done_by = serializers.CharField(source="done_by.username", allow_null=True, default=None)
+    note = serializers.CharField(allow_blank=True)
+    reminders = serializers.IntegerField()
+
+
+class CaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    colleague = serializers.CharField(
+        source="colleague.slug", allow_null=True, default=None, help_text="empty once erased"
+    )
+    subject_label = serializers.CharField()
+    state = serializers.ChoiceField(choices=OffboardingCase.State.choices)
+    last_day = serializers.DateField()
+    account_removal_on = serializers.DateField(allow_null=True)
+    opened_via = serializers.ChoiceField(choices=OffboardingCase.Trigger.choices)
+    external_id = serializers.CharField(allow_blank=True, help_text="the HR system's id")
+    access_policy = serializers.ChoiceField(choices=OffboardingCase.Access.choices)
+    retention_days = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class CaseDetailSerializer(CaseSerializer):
+    checklist = ChecklistItemSerializer(many=True)
+
+
+class HandoverSerializer(serializers.Serializer):
+    area = serializers.CharField()
+    kind = serializers.CharField(help_text="system, area (from the package) or named")
+    items = serializers.IntegerField()
+    asked = serializers.IntegerField()
+    successor = serializers.CharField(source="successor.slug", allow_null=True, default=None)
+    note = serializers.CharField(allow_blank=True)
+
+
+def _cases() -> QuerySet[OffboardingCase]:
+    return OffboardingCase.objects.select_related("colleague")
+
+
+def access_case(case_id: int) -> OffboardingCase:
+    """The case with its checklist, or 404."""
+    return get_object_or_404(
+        _cases().prefetch_related(
+            Prefetch("checklist", queryset=ChecklistItem.objects.select_related("done_by"))
+        ),
+        pk=case_id,
+    )
+
+
+def _detail(case_id: int) -> Response:
+    return Response(CaseDetailSerializer(access_case(case_id)).data)
+
+
+def _colleague(slug: str) -> Colleague:
+    colleague = Colleague.objects.filter(slug=slug).first()
+    if colleague is None:
+        raise serializers.ValidationError({"colleague": [f"No colleague {slug!r}."]})
+    return colleague
+
+
+# Cases.
+
+
+class OffboardingCaseListApi(APIView):
+    """Cases, soonest last day first, filtered by state (GET); open one (POST)."""
+
+    permission_classes = [IsAuthenticated, ManageOffboarding]
+
+    class FilterSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(choices=OffboardingCase.State.choices, required=False)
+
+    class OpenCaseInputSerializer(serializers.Serializer):
+        colleague = serializers.SlugField(max_length=120, help_text="the person's slug")
+        last_day = serializers.DateField()
+        account_removal_on = serializers.DateField(required=False, allow_null=True, default=None)
+        access_policy = serializers.ChoiceField(
+            choices=OffboardingCase.Access.choices, default=OffboardingCase.Access.TEAM
+        )
+        external_id = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default=""
+        )
+
+        def validate(self, attrs: dict[str, object]) -> dict[str, object]:
+            removal, last_day = attrs.get("account_removal_on"), attrs["last_day"]
+            if removal is not None and removal < last_day:  # type: ignore[operator]
+                raise serializers.ValidationError(
+                    {"account_removal_on": ["The accounts cannot be removed before the last day."]}
+                )
+            return attrs
+
+    @extend_schema(parameters=[FilterSerializer], responses=CaseSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        cases = _cases()
+        if state := filters.validated_data.get("state"):
+            cases = cases.filter(state=state)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(cases, request, view=self)
+        return paginator.get_paginated_response(CaseSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=OpenCaseInputSerializer,
+        responses={201: CaseDetailSerializer, 409: DetailSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.OpenCaseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        try:
+            case = open_case(
+                _colleague(fields["colleague"]),
+                last_day=fields["last_day"],
+                account_removal_on=fields["account_removal_on"],
+                access_policy=fields["access_policy"],
+                external_id=fields["external_id"],
+                via=OffboardingCase.Trigger.API,
+                actor=request.user,
+            )
+        except CaseRefused as exc:
+            return _refused(exc)
+        return Response(
+            CaseDetailSerializer(access_case(case.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class OffboardingCaseDetailApi(APIView):
+    """One case with its checklist."""
+
+    permission_classes = [IsAuthenticated, ManageOffboarding]
+
+    @extend_schema(responses=CaseDetailSerializer)
+    def get(self, request: Request, case_id: int) -> Response:
+        return _detail(case_id)
+
+
+class OffboardingCaseTransitionApi(APIView):
+    """Move a case to another state, if the state machine and its guards allow it."""
+
+    permission_classes = [IsAuthenticated, ManageOffboarding]
+
+    class TransitionInputSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(
+            choices=OffboardingCase.State.choices, help_text="the state to move to"
+        )
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    @extend_schema(
+        request=TransitionInputSerializer,
+        responses={200: CaseDetailSerializer, 409: DetailSerializer},
+    )
+    def post(self, request: Request, case_id: int) -> Response:
+        case = get_object_or_404(OffboardingCase, pk=case_id)
+        data = self.TransitionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            transition(
+                case,
+                data.validated_data["state"],
+                actor=request.user,
+                reason=data.validated_data.get("reason", ""),
+            )
+        except TransitionRefused as exc:
+            return _refused(exc)
+        return _detail(case_id)
+
+
+class OffboardingStepApi(APIView):
+    """Tick off one step of a case's checklist (again: keeps the first time)."""
+
+    permission_classes = [IsAuthenticated, ManageOffboarding]
+
+    class StepInputSerializer(serializers.Serializer):
+        note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+    @extend_schema(request=StepInputSerializer, responses=ChecklistItemSerializer)
+    def post(self, request: Request, case_id: int, step: str) -> Response:
+        case = get_object_or_404(OffboardingCase, pk=case_id)
+        if step not in Step.values:
+            raise Http404
+        data = self.StepInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            item = complete_step(
+                case, step, actor=request.user, note=data.validated_data.get("note", "")
+            )
+        except CaseRefused as exc:  # the case's checklist has no such step
+            raise Http404 from exc
+        return Response(ChecklistItemSerializer(item).data)
+
+
+class OffboardingRetentionApi(APIView):
+    """Set how many days what the person wrote is kept after they left; ticks off the step."""
+
+    permission_classes = [IsAuthenticated, ManageOffboarding]
+
+    class RetentionInputSerializer(serializers.Serializer):
+        days = serializers.IntegerField(min_value=1, max_value=36_500)
+
+    @extend_schema(
+        request=RetentionInputSerializer,
+        responses={200: CaseDetailSerializer, 409: DetailSerializer},
+    )
+    def post(self, request: Request, case_id: int) -> Response:
+        case = get_object_or_404(OffboardingCase, pk=case_id)
+        data = self.RetentionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            set_retention(case, days=data.validated_data["days"], actor=request.user)
+        except CaseRefused as exc:
+            return _refused(exc)
+        return _detail(case_id)
+
+
+class OffboardingSuccessorsApi(APIView):
+    """The handover map: each area or system of the person and its successor (GET); name the
+    successor of one area (POST, `successor` null: nobody yet)."""
+
+    permission_classes = [IsAuthenticated, ManageOffboarding]
+
+    class SuccessorInputSerializer(serializers.Serializer):
+        area = serializers.CharField(max_length=200)
+        successor = serializers.SlugField(max_length=120, allow_null=True)
+        note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+    @extend_schema(responses=HandoverSerializer(many=True))
+    def get(self, request: Request, case_id: int) -> Response:
+        case = get_object_or_404(_cases(), pk=case_id)
+        return Response(HandoverSerializer(handover_map(case), many=True).data)
+
+    @extend_schema(
+        request=SuccessorInputSerializer,
+        responses={200: HandoverSerializer(many=True), 409: DetailSerializer},
+    )
+    def post(self, request: Request, case_id: int) -> Response:
+        case = get_object_or_404(_cases(), pk=case_id)
+        data = self.SuccessorInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        successor = None
+        if fields["successor"] is not None:
+            successor = _colleague(fields["successor"])
+            if successor.pk == case.colleague_id or successor.is_departed:
+                raise serializers.ValidationError(
+                    {"successor": ["Name someone who stays: not the person leaving."]}
+                )
+        if not case.is_open:
+            return _refused(CaseRefused(f"Case #{case.pk} is {case.get_state_display().lower()}."))
+        set_successor(
+            case,
+            area=fields["area"],
+            successor=successor,
+            note=fields.get("note", ""),
+            actor=request.user,
+        )
+        return Response(HandoverSerializer(handover_map(case), many=True).data)
+
+
+# The HR system.
+
+
+class OffboardingWebhookApi(APIView):
+    """The HR system's signed deliveries (offboarding/webhook.py). No session or token: the
+    HMAC signature authenticates, so there is no cookie for CSRF to protect. Answers 404 while
+    OFFBOARDING_WEBHOOK_SECRET is empty: the webhook is switched off, and a sender retrying on
+    5xx should not retry against a server that will never accept it."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(exclude=True)
+    def post(self, request: Request) -> Response:
+        secret = settings.OFFBOARDING_WEBHOOK_SECRET
+        if not secret:
+            raise Http404
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if declared > webhook.MAX_BODY_BYTES:
+                raise webhook.BodyTooLarge(
+                    f"The body is larger than {webhook.MAX_BODY_BYTES} bytes."
+                )
+            outcome = webhook.receive(
+                secret=secret,
+                body=request.body,
+                content_type=request.content_type,
+                timestamp=request.headers.get("X-Colleague-Timestamp"),
+                signature=request.headers.get("X-Colleague-Signature"),
+                delivery_id=request.headers.get("X-Colleague-Delivery"),
+                now=time.time(),
+            )
+        except webhook.WebhookError as exc:
+            return Response({"detail": str(exc)}, status=exc.status)
+        case = outcome.case
+        return Response(
+            {"case": case.pk, "state": case.state, "created": outcome.created},
+            status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK,
+        )
