@@ -93,6 +93,13 @@ def _download(
     return response
 
 
+def _report_chart(report: Report) -> str:
+    """The report's chart as the page's SVG (the PDF draws the same bars)."""
+    assert report.chart is not None
+    bars = report.chart.bars
+    return bar_chart(report.chart.title, [label for label, _ in bars], [n for _, n in bars])
+
+
 def _chart(title: str, counts: list[tuple[date, int]]) -> str:
     labels = [f"{day:%d %b}" for day, _ in counts]
     every = max(1, len(labels) // 8)
@@ -296,12 +303,7 @@ def audit_erasures(request: HttpRequest) -> HttpResponse:
     download = _download(request, user, "erasures", report)
     if download is not None:
         return download
-    assert report.chart is not None
-    chart = bar_chart(
-        report.chart.title,
-        [label for label, _ in report.chart.bars],
-        [n for _, n in report.chart.bars],
-    )
+    chart = _report_chart(report)
     return render(
         request,
         "knowledge/audit_erasure.html",
@@ -324,12 +326,7 @@ def audit_offboarding(request: HttpRequest) -> HttpResponse:
     download = _download(request, user, "offboarding", report)
     if download is not None:
         return download
-    assert report.chart is not None
-    chart = bar_chart(
-        report.chart.title,
-        [label for label, _ in report.chart.bars],
-        [n for _, n in report.chart.bars],
-    )
+    chart = _report_chart(report)
     return render(
         request,
         "knowledge/audit_offboarding.html",

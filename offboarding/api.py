@@ -1,8 +1,10 @@
 """REST endpoints for offboarding cases, for HR (permission colleagues.manage_offboarding), and
-the HR system's signed webhook (offboarding/webhook.py).
+the HR system's signed webhook (offboarding/webhook.py). A case's capture progress, review and
+handover are also open to its reviewers (offboarding.review.can_review: the person while still
+employed, and their manager), as the intranet pages are.
 
 Refusals of the state machine and of the case actions answer 409 with their message; input
-that does not validate answers 400.
+that does not validate answers 400; an action its caller may not take answers 403 with why.
 """
 
 from __future__ import annotations
@@ -10,19 +12,28 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from colleagues.api import SourceCountSerializer
 from colleagues.models import Colleague
-from offboarding import webhook
+from connectors.models import Source
+from knowledge.models import Item
+from knowledge.redaction import RedactionRefused
+from knowledge.selectors import items_visible_to
+from knowledge.visibility import reader_for
+from offboarding import review, webhook
+from offboarding.capture import capture_progress, start_capture
 from offboarding.cases import (
     CaseRefused,
     TransitionRefused,
@@ -32,8 +43,9 @@ from offboarding.cases import (
     set_retention,
     transition,
 )
-from offboarding.handover import handover_map, set_successor
+from offboarding.handover import bus_factor, exit_interview_questions, handover_map, set_successor
 from offboarding.models import ChecklistItem, OffboardingCase, Step
+from skills.actions import BuildRefused
 
 DetailSerializer = inline_serializer("OffboardingRefusal", {"detail": serializers.CharField()})
 
@@ -43,8 +55,20 @@ class ManageOffboarding(BasePermission):
         return can_manage(request.user)
 
 
-def _refused(exc: CaseRefused) -> Response:
+class ViewAllPackages(BasePermission):
+    """HR who may read every package (the bus-factor view reads them all)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return can_manage(request.user) and request.user.has_perm("colleagues.view_all_packages")
+
+
+def _refused(exc: CaseRefused | BuildRefused | RedactionRefused) -> Response:
     return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+
+def _forbidden(exc: PermissionDenied) -> exceptions.PermissionDenied:
+    """DRF's 403 with the refusal's own message (DRF would answer its generic one)."""
+    return exceptions.PermissionDenied(str(exc) or None)
 
 
 # Output.
@@ -91,6 +115,73 @@ class HandoverSerializer(serializers.Serializer):
     note = serializers.CharField(allow_blank=True)
 
 
+class CaptureRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField()  # type: ignore[assignment]
+    kind = serializers.CharField(help_text="the source's kind")
+    state = serializers.CharField(help_text="queued, running, done or failed")
+    documents_read = serializers.IntegerField()
+    documents_theirs = serializers.IntegerField()
+    items_created = serializers.IntegerField()
+    items_updated = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class CaptureProgressSerializer(serializers.Serializer):
+    """offboarding.capture.capture_progress."""
+
+    case = serializers.IntegerField()
+    state = serializers.CharField(help_text="the case's state")
+    runs = CaptureRunSerializer(many=True)
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    total = serializers.IntegerField()
+    finished = serializers.BooleanField(help_text="every run is done or failed")
+
+
+class ReviewItemSerializer(serializers.Serializer):
+    """One item the person authored. Its title, text and container are given only when
+    `readable`: the caller could see the item at the source, or is the person."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text="message, email or document")
+    source = serializers.CharField()  # type: ignore[assignment]
+    container_kind = serializers.CharField(allow_null=True, help_text="channel, mailbox, ...")
+    created_at = serializers.DateTimeField()
+    readable = serializers.BooleanField()
+    title = serializers.CharField(allow_null=True)
+    text = serializers.CharField(allow_null=True)
+    container = serializers.CharField(allow_null=True, help_text="its name")
+
+
+class ReviewSerializer(serializers.Serializer):
+    per_source = SourceCountSerializer(many=True)
+    review_approved = serializers.BooleanField()
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ReviewItemSerializer(many=True)
+
+
+class CaseHandoverSerializer(serializers.Serializer):
+    areas = HandoverSerializer(many=True)
+    questions = serializers.ListField(
+        child=serializers.CharField(), help_text="for the exit interview"
+    )
+
+
+class SoleTopicSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text="system or area")
+    holder = serializers.CharField(source="holder.slug")
+    holder_name = serializers.CharField(source="holder.name")
+    items = serializers.IntegerField()
+    asked = serializers.IntegerField()
+    leaving = serializers.BooleanField(help_text="an open offboarding case, or departed")
+
+
 def _cases() -> QuerySet[OffboardingCase]:
     return OffboardingCase.objects.select_related("colleague")
 
@@ -103,6 +194,24 @@ def access_case(case_id: int) -> OffboardingCase:
         ),
         pk=case_id,
     )
+
+
+def access_reviewed_case(user: User | AnonymousUser, case_id: int) -> OffboardingCase:
+    """The case, if `user` is HR or one of its reviewers (offboarding.review.can_review).
+    PermissionDenied otherwise; an id that does not exist is 404 only to HR, so nobody else
+    learns which cases exist."""
+    case = (
+        OffboardingCase.objects.select_related("colleague", "colleague__manager")
+        .filter(pk=case_id)
+        .first()
+    )
+    if case is None and can_manage(user):
+        raise Http404
+    if case is None or not review.can_review(user, case):
+        raise exceptions.PermissionDenied(
+            "This offboarding case is for HR, the person and their manager."
+        )
+    return case
 
 
 def _detail(case_id: int) -> Response:

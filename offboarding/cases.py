@@ -123,6 +123,40 @@ def open_case(
     return case
 
 
+# The checklist a new installation starts with: (step, title, responsible, relative to,
+# offset in days). HR edits it on the checklist template page.
+DEFAULT_CHECKLIST = (
+    ("connect_sources", "Connect and scope the sources", "hr", "last_day", -14),
+    ("exit_interview", "Exit interview on the gaps in their package", "hr", "last_day", -7),
+    ("successors", "Name successors per area and system", "manager", "last_day", -5),
+    ("capture", "Capture this person's data", "hr", "account_removal", -3),
+    ("review", "Manager review and redaction", "manager", "account_removal", -1),
+    ("publish", "Publish with an access policy", "hr", "account_removal", 7),
+    ("set_retention", "Set retention", "hr", "account_removal", 14),
+)
+
+
+def ensure_default_checklist(*, using: str = "default") -> None:
+    """Create the default checklist template when there is none at all (a new installation);
+    a template HR has edited is left as it is."""
+    steps = ChecklistTemplateStep.objects.using(using)
+    if steps.exists():
+        return
+    steps.bulk_create(
+        ChecklistTemplateStep(
+            step=step,
+            title=title,
+            responsible=responsible,
+            relative_to=relative_to,
+            offset_days=offset,
+            position=position,
+        )
+        for position, (step, title, responsible, relative_to, offset) in enumerate(
+            DEFAULT_CHECKLIST, start=1
+        )
+    )
+
+
 def open_case_of(colleague: Colleague) -> OffboardingCase | None:
     return (
         OffboardingCase.objects.filter(colleague=colleague)

@@ -40,3 +40,21 @@ def page_fixture(live_server) -> Iterator[object]:  # type: ignore[no-untyped-de
         finally:
             browser.close()
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture(name="console_errors")
+def console_errors_fixture(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The errors the page logs to its console or throws, from now on (the intranet serves
+    no favicon: Chromium's request for one is not the page's error)."""
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error"
+            and not message.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors

@@ -10,7 +10,7 @@ import pytest
 from tests.audit_maintenance import _audit_trail_emptied_before_flush  # noqa: F401
 
 # A browser page on the live server (the `browser` group), for any test module.
-from tests.browser import page_fixture  # noqa: F401
+from tests.browser import console_errors_fixture, page_fixture  # noqa: F401
 
 # The llama.cpp server of the `llm` group, for any test module (started only when used).
 from tests.llm_server import llm_model_path_fixture, llm_server_fixture  # noqa: F401

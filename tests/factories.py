@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
@@ -141,3 +142,22 @@ def give_roles(user: AbstractUser, *roles: Role) -> None:
     """Add `user` to the groups of these roles (colleagues/roles.py)."""
     for role in roles:
         user.groups.add(Group.objects.get(name=role.value))
+
+
+Mail = tuple[str, str, str, str]  # sender, recipient, subject, body
+
+
+def write_mbox(path: Path, *mails: Mail, id_prefix: str = "m") -> Path:
+    """Write `mails` to an mbox at `path` (its folders made), sent on 6 January 2025 an hour
+    apart from 11:00 UTC, with Message-IDs `<{id_prefix}{n}@example.test>`; return `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = ""
+    for n, (sender, to, subject, body) in enumerate(mails, start=1):
+        hour = 10 + n
+        text += (
+            f"From {sender} Mon Jan  6 {hour}:00:00 2025\nFrom: {sender}\nTo: {to}\n"
+            f"Subject: {subject}\nDate: Mon, 06 Jan 2025 {hour}:00:00 +0000\n"
+            f"Message-ID: <{id_prefix}{n}@example.test>\n\n{body}\n\n"
+        )
+    path.write_text(text)
+    return path

@@ -50,20 +50,8 @@ def test_login_directory_and_search(page, org: Org) -> None:  # type: ignore[no-
 
 
 def test_the_audit_reports_render_their_tables_and_charts(  # type: ignore[no-untyped-def]
-    page, org: Org, auditor, activity, retention
+    page, console_errors, org: Org, auditor, activity, retention
 ) -> None:
-    errors: list[str] = []
-    # The intranet serves no favicon; Chromium's request for one is not the page's error.
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(message.text)
-            if message.type == "error"
-            and not message.location.get("url", "").endswith("/favicon.ico")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: errors.append(str(error)))
     set_consent(org.alice, Colleague.Consent.GIVEN, actor=None)
     gone = Colleague.objects.create(
         name="Dan", slug="dan", status="departed", departed_on=date(2025, 1, 31)
@@ -97,4 +85,4 @@ def test_the_audit_reports_render_their_tables_and_charts(  # type: ignore[no-un
     assert page.locator("#table-policies tbody tr").count() == 4  # three, and any policy
     assert page.locator("#table-holds tbody tr").count() == 1
     page.screenshot(path=str(ARTIFACTS / "audit-retention.png"), full_page=True)
-    assert errors == []
+    assert console_errors == []

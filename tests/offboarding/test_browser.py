@@ -25,36 +25,18 @@ PRIVATE = "My doctor's appointment moved to Tuesday."
 
 
 def _mbox(path: Path) -> Path:
-    def message(n: int, sender: str, to: str, subject: str, body: str) -> str:
-        return (
-            f"From {sender} Mon Jan  6 1{n}:00:00 2025\nFrom: {sender}\nTo: {to}\n"
-            f"Subject: {subject}\nDate: Mon, 06 Jan 2025 1{n}:00:00 +0000\n"
-            f"Message-ID: <b{n}@acme.test>\n\n{body}\n\n"
-        )
-
-    path.parent.mkdir(parents=True)
-    path.write_text(
-        message(1, "alice@acme.test", "bob@acme.test", "Ledger", HANDOVER)
-        + message(2, "alice@acme.test", "carol@acme.test", "Tuesday", PRIVATE)
+    return f.write_mbox(
+        path,
+        ("alice@acme.test", "bob@acme.test", "Ledger", HANDOVER),
+        ("alice@acme.test", "carol@acme.test", "Tuesday", PRIVATE),
+        id_prefix="b",
     )
-    return path
 
 
 def test_hr_walks_a_departure_from_case_to_retained_package(  # type: ignore[no-untyped-def]
-    page, org: Org, tmp_path: Path
+    page, console_errors, org: Org, tmp_path: Path
 ) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(message.text)
-            if message.type == "error"
-            and not message.location.get("url", "").endswith("/favicon.ico")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: errors.append(str(error)))
     Colleague.objects.filter(pk=org.alice.pk).update(manager=org.bob)
     create_source(
         name="alice-mail", kind="email", config={"path": str(_mbox(tmp_path / "mail" / "in"))}
@@ -111,4 +93,4 @@ def test_hr_walks_a_departure_from_case_to_retained_package(  # type: ignore[no-
     case = OffboardingCase.objects.get()
     assert case.state == "retained"
     assert not Item.objects.filter(body__contains="doctor").exists()
-    assert errors == []
+    assert console_errors == []

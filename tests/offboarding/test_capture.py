@@ -113,20 +113,12 @@ def _slack_export(root: Path) -> Path:
 
 
 def _mbox(path: Path) -> Path:
-    def message(n: int, sender: str, to: str, subject: str, body: str) -> str:
-        return (
-            f"From {sender} Mon Jan  6 1{n}:00:00 2025\n"
-            f"From: {sender}\nTo: {to}\nSubject: {subject}\n"
-            f"Date: Mon, 06 Jan 2025 1{n}:00:00 +0000\nMessage-ID: <m{n}@acme.test>\n\n{body}\n\n"
-        )
-
-    path.parent.mkdir(parents=True)
-    path.write_text(
-        message(1, "dana@acme.test", "erin@acme.test", "Billing key handover", MAIL_SENT)
-        + message(2, "olga@acme.test", "dana@acme.test", "Forecast", MAIL_RECEIVED)
-        + message(3, "olga@acme.test", "pat@acme.test", "Friday", MAIL_OTHERS)
+    return f.write_mbox(
+        path,
+        ("dana@acme.test", "erin@acme.test", "Billing key handover", MAIL_SENT),
+        ("olga@acme.test", "dana@acme.test", "Forecast", MAIL_RECEIVED),
+        ("olga@acme.test", "pat@acme.test", "Friday", MAIL_OTHERS),
     )
-    return path
 
 
 def _documents(root: Path) -> Path:

@@ -40,21 +40,14 @@ OTHERS = "Carol, the design review moved to Thursday."
 
 
 def _mbox(path: Path) -> Path:
-    def message(n: int, sender: str, to: str, subject: str, body: str) -> str:
-        return (
-            f"From {sender} Mon Jan  6 1{n}:00:00 2025\nFrom: {sender}\nTo: {to}\n"
-            f"Subject: {subject}\nDate: Mon, 06 Jan 2025 1{n}:00:00 +0000\n"
-            f"Message-ID: <j{n}@example.org>\n\n{body}\n\n"
-        )
-
-    path.parent.mkdir(parents=True)
-    path.write_text(
-        message(1, "bob@example.org", "carol@example.org", "Ledger handover", HANDOVER)
-        + message(2, "bob@example.org", "eng.head@example.org", "Personal", PRIVATE)
-        + message(3, "dave@example.org", "bob@example.org", "Ledger queue", ASKED)
-        + message(4, "dave@example.org", "carol@example.org", "Design review", OTHERS)
+    return f.write_mbox(
+        path,
+        ("bob@example.org", "carol@example.org", "Ledger handover", HANDOVER),
+        ("bob@example.org", "eng.head@example.org", "Personal", PRIVATE),
+        ("dave@example.org", "bob@example.org", "Ledger queue", ASKED),
+        ("dave@example.org", "carol@example.org", "Design review", OTHERS),
+        id_prefix="j",
     )
-    return path
 
 
 def test_a_disabled_account_becomes_a_reviewed_published_package(
