@@ -222,6 +222,22 @@ def change_dates(
     return case
 
 
+def link_to_hr_system(case: OffboardingCase, *, external_id: str, actor: Actor) -> OffboardingCase:
+    """Give a case opened here (intranet, directory) the HR system's id for the departure, so
+    the HR system's later events find it; audited. CaseRefused when it has another id."""
+    external_id = external_id.strip()[:200]
+    with transaction.atomic():
+        locked = OffboardingCase.objects.select_for_update().get(pk=case.pk)
+        if locked.external_id and locked.external_id != external_id:
+            raise CaseRefused(
+                f"Case #{locked.pk} is the HR system's {locked.external_id!r} already."
+            )
+        locked.external_id = external_id
+        locked.save(update_fields=["external_id", "updated_at"])
+        audit.record("offboarding_linked", f"offboarding:{locked.pk}", actor=actor)
+    return locked
+
+
 # Moving.
 
 

@@ -19,7 +19,8 @@ and three headers:
   401 and an audit event with result "denied".
 
 Events: `offboarding.scheduled` opens a case (trigger "webhook", `external_id` = `id`) for the
-colleague with that address, or returns the case already opened for that id;
+colleague with that address, or returns the case already opened for that id, or gives a case
+opened here first (the directory sync, HR) that id and the event's dates;
 `offboarding.updated` moves its dates (`cases.change_dates`); `offboarding.cancelled` archives
 it. Bodies are checked strictly: unknown or duplicate keys, wrong types and malformed dates are
 400 with a message naming the field.
@@ -41,7 +42,14 @@ from django.db import IntegrityError, transaction
 
 from colleagues.selectors import colleague_by_email
 from knowledge import audit
-from offboarding.cases import CaseRefused, change_dates, open_case, transition
+from offboarding.cases import (
+    CaseRefused,
+    change_dates,
+    link_to_hr_system,
+    open_case,
+    open_case_of,
+    transition,
+)
 from offboarding.models import OffboardingCase, WebhookDelivery
 
 State = OffboardingCase.State
@@ -312,6 +320,20 @@ def apply_event(event: HrEvent) -> Outcome:
                 f"No colleague has the address {event.email}: add them or sync the directory, "
                 "then send the event again."
             )
+        already = open_case_of(colleague)
+        if already is not None and not already.external_id:
+            # Opened here first (the directory sync, HR): the HR system's dates and id join it.
+            try:
+                case = link_to_hr_system(already, external_id=event.hr_id, actor=None)
+                case = change_dates(
+                    case,
+                    actor=None,
+                    last_day=event.last_day,
+                    account_removal_on=event.account_removal_on,
+                )
+            except CaseRefused as exc:
+                raise Conflict(str(exc)) from exc
+            return Outcome(case, created=False)
         try:
             case = open_case(
                 colleague,

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
 from knowledge.models import AuditEvent
+from offboarding.cases import open_case
 from offboarding.models import OffboardingCase, WebhookDelivery
 from offboarding.webhook import MAX_AGE_SECONDS, MAX_BODY_BYTES, SignatureRefused, sign
 from offboarding.webhook import verify_signature as verify
@@ -259,6 +260,21 @@ def test_an_update_for_an_unknown_hr_id_is_422(org: Org) -> None:
     response = deliver({"event": "offboarding.updated", "id": "HR-404", "last_day": "2027-01-01"})
     assert response.status_code == 422
     assert "HR-404" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_case_opened_here_first_takes_the_hr_systems_id_and_dates(org: Org) -> None:
+    opened = open_case(org.alice, last_day=date(2026, 12, 1), via="directory")
+    response = deliver(scheduled())
+    assert response.status_code == 200
+    case = OffboardingCase.objects.get()
+    assert case.pk == opened.pk
+    assert (case.external_id, case.last_day) == ("HR-123", date(2026, 12, 31))
+    assert case.account_removal_on == date(2027, 1, 30)
+    # From now on the HR system's events find it.
+    assert deliver({**scheduled(), "event": "offboarding.cancelled"}).status_code == 200
+    case.refresh_from_db()
+    assert case.state == "archived"
 
 
 @pytest.mark.django_db
