@@ -156,7 +156,7 @@ class ReviewItemSerializer(serializers.Serializer):
     container = serializers.CharField(allow_null=True, help_text="its name")
 
 
-class ReviewSerializer(serializers.Serializer):
+class CaseReviewSerializer(serializers.Serializer):
     per_source = SourceCountSerializer(many=True)
     review_approved = serializers.BooleanField()
     count = serializers.IntegerField()
@@ -421,6 +421,209 @@ class OffboardingSuccessorsApi(APIView):
             actor=request.user,
         )
         return Response(HandoverSerializer(handover_map(case), many=True).data)
+
+
+# Capture.
+
+
+class OffboardingCaptureApi(APIView):
+    """The case's capture runs and their progress (GET: HR and the case's reviewers); start
+    capturing the person's data from chosen sources (POST: HR), answering 202 with the
+    progress: the runs go on in the worker, so poll GET."""
+
+    class CaptureInputSerializer(serializers.Serializer):
+        sources = serializers.ListField(
+            child=serializers.IntegerField(min_value=1),
+            min_length=1,
+            max_length=100,
+            help_text="ids of the sources to capture from (not the upload source)",
+        )
+
+    @extend_schema(responses=CaptureProgressSerializer)
+    def get(self, request: Request, case_id: int) -> Response:
+        case = access_reviewed_case(request.user, case_id)
+        return Response(capture_progress(case))
+
+    @extend_schema(
+        request=CaptureInputSerializer,
+        responses={202: CaptureProgressSerializer, 409: DetailSerializer},
+    )
+    def post(self, request: Request, case_id: int) -> Response:
+        if not can_manage(request.user):
+            raise exceptions.PermissionDenied("Only HR starts a capture.")
+        case = get_object_or_404(OffboardingCase, pk=case_id)
+        data = self.CaptureInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = data.validated_data["sources"]
+        chosen = list(Source.objects.filter(pk__in=ids).exclude(kind="upload"))
+        if missing := sorted(set(ids) - {source.pk for source in chosen}):
+            raise serializers.ValidationError(
+                {"sources": [f"No source #{pk} to capture from." for pk in missing]}
+            )
+        try:
+            start_capture(case, sources=chosen, actor=request.user)
+        except CaseRefused as exc:
+            return _refused(exc)
+        return Response(capture_progress(case), status=status.HTTP_202_ACCEPTED)
+
+
+# Review.
+
+
+def _review_row(item: Item, *, readable: bool) -> dict[str, object]:
+    container = item.container
+    return {
+        "id": item.pk,
+        "kind": item.kind,
+        "source": item.source.name,
+        "container_kind": container.kind if container else None,
+        "created_at": item.created_at,
+        "readable": readable,
+        "title": item.title if readable else None,
+        "text": item.body if readable else None,
+        "container": container.name if container and readable else None,
+    }
+
+
+def _readable(user: User | AnonymousUser, case: OffboardingCase, items: list[Item]) -> set[int]:
+    """The ids of `items` whose text `user` reads in the review, as the review page decides:
+    all of them for the person; for anyone else (their manager, HR) those they could see at
+    the source."""
+    ids = [item.pk for item in items]
+    if case.colleague is not None and case.colleague.user_id == user.pk:
+        return set(ids)
+    visible = items_visible_to(reader_for(user)).filter(pk__in=ids)
+    return set(visible.values_list("pk", flat=True))
+
+
+class OffboardingReviewApi(APIView):
+    """What was captured of the person, per source and item by item (newest first), for HR
+    and the case's reviewers to redact or keep. Only the person reads the text of all of it;
+    anyone else reads the title, text and container of what they could see at the source,
+    and the rest by kind, source and date only."""
+
+    class ReviewPageSerializer(serializers.Serializer):
+        page = serializers.IntegerField(min_value=1, required=False)
+
+    @extend_schema(parameters=[ReviewPageSerializer], responses=CaseReviewSerializer)
+    def get(self, request: Request, case_id: int) -> Response:
+        case = access_reviewed_case(request.user, case_id)
+        paginator = PageNumberPagination()
+        items = paginator.paginate_queryset(review.captured_items(case), request, view=self)
+        items = items or []
+        readable = _readable(request.user, case, items)
+        rows = [_review_row(item, readable=item.pk in readable) for item in items]
+        page = paginator.get_paginated_response(rows).data  # count, next, previous, results
+        approved = case.checklist.filter(step=Step.REVIEW, done_at__isnull=False).exists()
+        body = {
+            "per_source": review.captured_per_source(case),
+            "review_approved": approved,
+            **page,
+        }
+        return Response(CaseReviewSerializer(body).data)
+
+
+class OffboardingRedactApi(APIView):
+    """Redact one item the person authored, everywhere (offboarding.review.redact_in_review),
+    while the case is in review: HR and the case's reviewers. 409 when the case is not in
+    review, the item is not theirs, or a legal hold keeps it."""
+
+    class RedactInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(
+        request=RedactInputSerializer,
+        responses={204: None, 403: DetailSerializer, 409: DetailSerializer},
+    )
+    def post(self, request: Request, case_id: int, item_id: int) -> Response:
+        case = access_reviewed_case(request.user, case_id)
+        item = get_object_or_404(Item, pk=item_id)
+        data = self.RedactInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            review.redact_in_review(
+                case, item, actor=request.user, reason=data.validated_data["reason"]
+            )
+        except PermissionDenied as exc:
+            raise _forbidden(exc) from exc
+        except (CaseRefused, RedactionRefused) as exc:
+            return _refused(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OffboardingApproveReviewApi(APIView):
+    """Approve the review, so HR may publish: the person's manager or HR (the person reviews
+    but does not approve: 403). Approving again keeps the first approval."""
+
+    class ApproveInputSerializer(serializers.Serializer):
+        note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+    @extend_schema(
+        request=ApproveInputSerializer,
+        responses={200: ChecklistItemSerializer, 403: DetailSerializer, 409: DetailSerializer},
+    )
+    def post(self, request: Request, case_id: int) -> Response:
+        case = access_reviewed_case(request.user, case_id)
+        data = self.ApproveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            item = review.approve_review(
+                case, actor=request.user, note=data.validated_data.get("note", "")
+            )
+        except PermissionDenied as exc:
+            raise _forbidden(exc) from exc
+        except CaseRefused as exc:
+            return _refused(exc)
+        return Response(ChecklistItemSerializer(item).data)
+
+
+class OffboardingPublishApi(APIView):
+    """Build the person's package and share it as the case's access policy says, once the
+    review is approved (offboarding.review.publish); the case moves to published. 409 when
+    the case is not in review, the review is not approved, or their consent is missing."""
+
+    permission_classes = [IsAuthenticated, ManageOffboarding]
+
+    @extend_schema(request=None, responses={200: CaseDetailSerializer, 409: DetailSerializer})
+    def post(self, request: Request, case_id: int) -> Response:
+        case = get_object_or_404(OffboardingCase, pk=case_id)
+        try:
+            review.publish(case, actor=request.user)
+        except PermissionDenied as exc:
+            raise _forbidden(exc) from exc
+        except (CaseRefused, BuildRefused) as exc:
+            return _refused(exc)
+        return _detail(case_id)
+
+
+# Handover.
+
+
+class OffboardingHandoverApi(APIView):
+    """The handover map (each area or system of the person and its successor) and the
+    questions for their exit interview, from the gaps in their package: HR and the case's
+    reviewers. Names and counts only, never item text."""
+
+    @extend_schema(responses=CaseHandoverSerializer)
+    def get(self, request: Request, case_id: int) -> Response:
+        case = access_reviewed_case(request.user, case_id)
+        colleague = case.colleague
+        body = {
+            "areas": handover_map(case),
+            "questions": exit_interview_questions(colleague) if colleague else [],
+        }
+        return Response(CaseHandoverSerializer(body).data)
+
+
+class OffboardingBusFactorApi(APIView):
+    """Areas and systems only one person writes about, those of people leaving first: for HR
+    who may read every package (colleagues.view_all_packages)."""
+
+    permission_classes = [IsAuthenticated, ViewAllPackages]
+
+    @extend_schema(responses=SoleTopicSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(SoleTopicSerializer(bus_factor(), many=True).data)
 
 
 # The HR system.

@@ -3,10 +3,17 @@
 from django.urls import path
 
 from offboarding.api import (
+    OffboardingApproveReviewApi,
+    OffboardingBusFactorApi,
+    OffboardingCaptureApi,
     OffboardingCaseDetailApi,
     OffboardingCaseListApi,
     OffboardingCaseTransitionApi,
+    OffboardingHandoverApi,
+    OffboardingPublishApi,
+    OffboardingRedactApi,
     OffboardingRetentionApi,
+    OffboardingReviewApi,
     OffboardingStepApi,
     OffboardingSuccessorsApi,
     OffboardingWebhookApi,
@@ -36,4 +43,35 @@ urlpatterns = [
         OffboardingSuccessorsApi.as_view(),
         name="api-offboarding-successors",
     ),
+    path(
+        "cases/<int:case_id>/capture/",
+        OffboardingCaptureApi.as_view(),
+        name="api-offboarding-capture",
+    ),
+    path(
+        "cases/<int:case_id>/review/",
+        OffboardingReviewApi.as_view(),
+        name="api-offboarding-review",
+    ),
+    path(
+        "cases/<int:case_id>/review/items/<int:item_id>/redact/",
+        OffboardingRedactApi.as_view(),
+        name="api-offboarding-redact",
+    ),
+    path(
+        "cases/<int:case_id>/review/approve/",
+        OffboardingApproveReviewApi.as_view(),
+        name="api-offboarding-approve",
+    ),
+    path(
+        "cases/<int:case_id>/publish/",
+        OffboardingPublishApi.as_view(),
+        name="api-offboarding-publish",
+    ),
+    path(
+        "cases/<int:case_id>/handover/",
+        OffboardingHandoverApi.as_view(),
+        name="api-offboarding-handover",
+    ),
+    path("bus-factor/", OffboardingBusFactorApi.as_view(), name="api-offboarding-bus-factor"),
 ]

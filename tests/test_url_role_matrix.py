@@ -647,8 +647,8 @@ ROWS: tuple[Row, ...] = (
         json=True,
     ),
     # Offboarding, for holders of colleagues.manage_offboarding (HR and the superuser, the same
-    # as GRANT_MANAGERS). No case exists in the world: the permission is checked before the
-    # lookup, so HR gets 404 and everyone else 403.
+    # as GRANT_MANAGERS). Case 999999 does not exist: the permission is checked before the
+    # lookup, so HR gets 404 and everyone else 403; Bob's case (w.ids["case"]) does.
     Row(
         "api-offboarding-cases",
         "get",
@@ -706,6 +706,71 @@ ROWS: tuple[Row, ...] = (
         api_only(GRANT_MANAGERS, 404),
         data=lambda w: {"area": "Billing", "successor": "bob-baker"},
         json=True,
+    ),
+    # Bob's open (planned) case: HR may look at it, but it is not in review, so its actions
+    # are refused (409). None of the roles is Bob or his manager, so only HR reviews it.
+    Row(
+        "api-offboarding-capture",
+        "get",
+        lambda w: f"/api/offboarding/cases/{w.ids['case']}/capture/",
+        api_only(GRANT_MANAGERS, 200),
+    ),
+    Row(
+        "api-offboarding-capture",
+        "post",
+        lambda w: f"/api/offboarding/cases/{w.ids['case']}/capture/",
+        api_only(GRANT_MANAGERS, 409),  # planned: capture starts once Bob is notified
+        data=lambda w: {"sources": [w.ids["source"]]},
+        json=True,
+    ),
+    Row(
+        "api-offboarding-review",
+        "get",
+        lambda w: f"/api/offboarding/cases/{w.ids['case']}/review/",
+        api_only(GRANT_MANAGERS, 200),
+    ),
+    # No such case: HR learns so, everyone else gets 403 and cannot tell.
+    Row(
+        "api-offboarding-review",
+        "get",
+        lambda w: "/api/offboarding/cases/999999/review/",
+        api_only(GRANT_MANAGERS, 404),
+    ),
+    # No such item: who may review gets 404, everyone else 403 first.
+    Row(
+        "api-offboarding-redact",
+        "post",
+        lambda w: f"/api/offboarding/cases/{w.ids['case']}/review/items/999999/redact/",
+        api_only(GRANT_MANAGERS, 404),
+        data=lambda w: {"reason": "private"},
+        json=True,
+    ),
+    Row(
+        "api-offboarding-approve",
+        "post",
+        lambda w: f"/api/offboarding/cases/{w.ids['case']}/review/approve/",
+        api_only(GRANT_MANAGERS, 409),
+        data=lambda w: {},
+        json=True,
+    ),
+    Row(
+        "api-offboarding-publish",
+        "post",
+        lambda w: f"/api/offboarding/cases/{w.ids['case']}/publish/",
+        api_only(GRANT_MANAGERS, 409),
+    ),
+    Row(
+        "api-offboarding-handover",
+        "get",
+        lambda w: f"/api/offboarding/cases/{w.ids['case']}/handover/",
+        api_only(GRANT_MANAGERS, 200),
+    ),
+    # HR holding colleagues.view_all_packages, as the bus-factor page.
+    Row(
+        "api-offboarding-bus-factor",
+        "get",
+        lambda w: "/api/offboarding/bus-factor/",
+        api_only(GRANT_MANAGERS, 200),
     ),
     # The HR system's webhook takes no login, only its signature; with no
     # OFFBOARDING_WEBHOOK_SECRET (as in tests) it is switched off and answers 404 to everyone.

@@ -81,6 +81,7 @@ def test_the_manager_reviews_and_reads_only_what_they_could_see_at_the_source(
     manager = client_for(org.bob_user)
     review = manager.get(reverse("offboarding:review", args=[case.pk]))
     assert review.status_code == 200
+    assert "<li>acme-slack <span" in review.text  # what was captured, per source
     assert "Forecast numbers for the quarter" in review.text
     assert "narwhal" not in review.text
     mail = Item.objects.get(body__contains="narwhal")
