@@ -452,17 +452,22 @@ def test_an_erasure_leaves_nothing_of_hers_in_a_pgvector_index(
     settings.COLLEAGUE_INDEX_BACKEND = "pgvector"
     index = get_index()
     assert index.name == "pgvector"
+    # The index outlives each test's database: start from an empty one, leave one behind.
+    index.delete(list(index.indexed_ids()))
     index.upsert(records_for(sorted(Chunk.objects.values_list("pk", flat=True))))
-    hers = set(
-        Chunk.objects.filter(item__author__colleague=left.alice).values_list("pk", flat=True)
-    )
-    assert hers <= set(index.indexed_ids())
-    erase(left, django_capture_on_commit_callbacks)
-    assert not hers & set(index.indexed_ids())
-    report = verify_retention()
-    assert report.ok
-    assert report.backend == "pgvector"
-    assert set(index.indexed_ids()) == set(Chunk.objects.values_list("pk", flat=True))
+    try:
+        hers = set(
+            Chunk.objects.filter(item__author__colleague=left.alice).values_list("pk", flat=True)
+        )
+        assert hers <= set(index.indexed_ids())
+        erase(left, django_capture_on_commit_callbacks)
+        assert not hers & set(index.indexed_ids())
+        report = verify_retention()
+        assert report.ok
+        assert report.backend == "pgvector"
+        assert set(index.indexed_ids()) == set(Chunk.objects.values_list("pk", flat=True))
+    finally:
+        index.delete(list(index.indexed_ids()))
 
 
 def test_erasing_a_person_closes_their_offboarding_case_and_takes_their_name_off_it(
