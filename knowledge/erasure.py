@@ -20,8 +20,9 @@ it. An approved request runs (`run_erasure`, in the worker when a broker is conf
    are theirs. `resume_held_erasures` (daily, with the purge) runs it again once holds end.
 4. **The person**, once nothing of theirs is held: their skill package with every version
    and correction, the conversations about them, their grants, identities, login account
-   (with the conversations and feedback it wrote) and the colleague record itself; their
-   offboarding cases move to erased and keep only their case label.
+   (with the conversations and feedback it wrote), the directory sync's record of their
+   account and the colleague record itself; their offboarding cases move to erased and keep
+   only their case label. The directory sync skips their entry from then on.
 5. **The certificate**: one `erasure_certified` audit event per run holding counts, ids of
    deleted rows and the holds that kept anything, never content; the request keeps it and a
    link to that event (its chain position and hash). `certificate_lines` renders it.
@@ -53,6 +54,7 @@ from django.utils import timezone
 
 from answers.models import Conversation
 from colleagues.models import AccessGrant, Colleague, Identity
+from connectors.directory.models import DirectoryAccount
 from knowledge import audit
 from knowledge.audit import Actor, login_user
 from knowledge.models import AuditEvent, ErasedIdentity, ErasureRequest, Item
@@ -312,6 +314,8 @@ class Certificate:
     colleague_deleted: bool = False
     # Their offboarding cases, moved to erased.
     cases_closed: list[int] = field(default_factory=list)
+    # The LDAP directory's record of their account (the directory sync skips them from now on).
+    directory_accounts_deleted: int = 0
 
     def add(self, batch: PurgeBatch) -> None:
         self.items_deleted.extend(batch.item_ids)
@@ -346,6 +350,7 @@ class Certificate:
             "login_deleted": self.login_deleted,
             "colleague_deleted": self.colleague_deleted,
             "offboarding_cases_erased": self.cases_closed,
+            "directory_accounts_deleted": self.directory_accounts_deleted,
             "not_covered": list(NOT_COVERED),
         }
 
@@ -466,6 +471,9 @@ def _forget(colleague: Colleague, certificate: Certificate) -> None:
             package.delete()
         certificate.conversations_deleted = Conversation.objects.filter(colleague=colleague).count()
         certificate.grants_deleted = AccessGrant.objects.filter(colleague=colleague).count()
+        certificate.directory_accounts_deleted, _ = DirectoryAccount.objects.filter(
+            colleague=colleague
+        ).delete()
         _, deleted = Identity.objects.filter(colleague=colleague).delete()
         certificate.identities_deleted = deleted.get(Identity._meta.label, 0)
         login = colleague.user

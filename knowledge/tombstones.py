@@ -27,13 +27,23 @@ def identity_sha256(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value.strip().lower()}".encode()).hexdigest()
 
 
+def erased_hashes() -> set[str]:
+    """Every tombstone (ErasedIdentity.value_sha256)."""
+    return set(ErasedIdentity.objects.values_list("value_sha256", flat=True))
+
+
+def is_erased_address(address: str, erased: set[str]) -> bool:
+    """Whether `address` belongs to an erased person, given `erased_hashes()`."""
+    return bool(address) and identity_sha256("email", address) in erased
+
+
 def without_erased(batch: SourceBatch) -> tuple[SourceBatch, int]:
     """`batch` without what erased people wrote or what names them by address or Slack id,
     and without them among its people and container members; and how many documents it
     dropped. A batch is returned as it is while nobody has been erased."""
     if not batch.documents and not batch.people:
         return batch, 0
-    erased = set(ErasedIdentity.objects.values_list("value_sha256", flat=True))
+    erased = erased_hashes()
     if not erased:
         return batch, 0
 

@@ -34,6 +34,7 @@ from connectors.directory.models import DirectoryAccount, DirectorySyncState
 from connectors.directory.signals import colleague_departed
 from connectors.errors import ConnectorConfigError
 from knowledge import audit
+from knowledge.tombstones import erased_hashes, is_erased_address
 
 if TYPE_CHECKING:
     from connectors.directory.parsing import DirectoryPerson
@@ -65,6 +66,8 @@ class DirectorySyncResult:
     # Entries that could not be read, and changes not made (a mail address taken).
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Entries of people erased here, left alone.
+    erased: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -79,6 +82,7 @@ class DirectorySyncResult:
             "reenabled": self.reenabled,
             "reinstated": self.reinstated,
             "warnings": self.warnings,
+            "erased_skipped": self.erased,
         }
 
 
@@ -106,6 +110,11 @@ def sync_directory(
         read = list(client.people(modified_since=since))
     people = [entry for entry in read if isinstance(entry, DirectoryPerson)]
     result = DirectorySyncResult(mode="full" if full else "incremental", read=len(people))
+    # People erased here (knowledge.erasure) stay erased, whatever the directory still holds.
+    erased = erased_hashes()
+    kept = [p for p in people if not is_erased_address(p.email, erased)]
+    result.erased = len(people) - len(kept)
+    people = kept
     result.warnings.extend(f"skipped {entry}" for entry in read if isinstance(entry, ValueError))
     writer = _Writer(config, result, now=now)
     writer.load_accounts()

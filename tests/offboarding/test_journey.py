@@ -1,7 +1,8 @@
 """The whole offboarding journey against a real slapd (issue 9, acceptance): an account is
 disabled in the directory → the directory sync → a case opens → capture runs for that person
 only → the manager redacts an item in review → the package is published and visible to the
-team but not to others → retention is set → every step is in the audit trail."""
+team but not to others → retention is set → every step is in the audit trail; then the person
+is erased and the directory does not bring them back (issue 8)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from colleagues.roles import Role
 from connectors.actions import create_source
 from connectors.directory.actions import sync_directory
 from knowledge import audit
+from knowledge.erasure import approve_erasure, request_erasure
 from knowledge.models import AuditEvent, Item
 from offboarding.capture import start_capture
 from offboarding.cases import set_retention, transition
@@ -133,4 +135,17 @@ def test_a_disabled_account_becomes_a_reviewed_published_package(
     ]
     assert moves == ["notified", "capturing", "in_review", "published", "retained"]
     assert AuditEvent.objects.filter(action="retention_policy_created").exists()
+
+    # Later Bob asks to be forgotten: the erasure closes his case, and the directory, which
+    # still holds his (disabled) entry, does not bring him back.
+    bob.refresh_from_db()
+    request = request_erasure(bob, requested_by=hr, label="DSR-77", reason="Art. 17")
+    with django_capture_on_commit_callbacks(execute=True):
+        approve_erasure(request, approver=f.make_user("ivan", roles=(Role.HR_ADMIN,)))
+    case.refresh_from_db()
+    assert (case.state, case.colleague) == (State.ERASED, None)
+    assert not Colleague.objects.filter(email="bob@example.org").exists()
+    again = sync_directory(full=True)
+    assert again.erased == 1
+    assert not Colleague.objects.filter(email="bob@example.org").exists()
     assert audit.verify_chain().ok
