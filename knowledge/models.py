@@ -479,9 +479,16 @@ class ErasureRequest(models.Model):
     # What the runs erased and what holds kept: ids' counts and hashes, never content
     # (knowledge.erasure.Certificate.as_json). Empty until the first run.
     certificate = models.JSONField(default=dict, blank=True)
-    # The audit event recording the latest certificate (its chain position and hash).
+    # The audit event recording the latest certificate (its chain position and hash). No
+    # database constraint: nothing may reference the append-only table in a way that changes
+    # what TRUNCATE or DELETE of it does (they are refused by its triggers alone).
     certificate_event = models.ForeignKey(
-        "AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "AuditEvent",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
 
     class Meta:

@@ -76,7 +76,9 @@ def start_capture(
         raise CaseRefused("Choose at least one source to capture from.")
     with transaction.atomic():
         locked = (
-            OffboardingCase.objects.select_for_update().select_related("colleague").get(pk=case.pk)
+            OffboardingCase.objects.select_for_update(of=("self",))
+            .select_related("colleague")
+            .get(pk=case.pk)
         )
         colleague = _capturable_colleague(locked)
         if locked.state in (State.NOTIFIED, State.IN_REVIEW):

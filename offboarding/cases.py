@@ -249,7 +249,9 @@ def transition(
     guarded move (publish, erasure) to say they did what it needs."""
     with transaction.atomic():
         locked = (
-            OffboardingCase.objects.select_for_update().select_related("colleague").get(pk=case.pk)
+            OffboardingCase.objects.select_for_update(of=("self",))
+            .select_related("colleague")
+            .get(pk=case.pk)
         )
         _check(locked, to, guarded)
         before = locked.state

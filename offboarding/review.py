@@ -162,7 +162,7 @@ def publish(case: OffboardingCase, *, actor: Actor) -> OffboardingCase:
     _check(actor, login is not None and can_manage(login), "Only HR publishes.")
     with transaction.atomic():
         locked = (
-            OffboardingCase.objects.select_for_update()
+            OffboardingCase.objects.select_for_update(of=("self",))
             .select_related("colleague", "colleague__manager", "colleague__manager__user")
             .get(pk=case.pk)
         )

@@ -49,8 +49,9 @@ class Migration(migrations.Migration):
                     "certificate_event",
                     models.ForeignKey(
                         blank=True,
+                        db_constraint=False,
                         null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="+",
                         to="knowledge.auditevent",
                     ),
