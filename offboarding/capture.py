@@ -28,6 +28,7 @@ import functools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -68,8 +69,10 @@ def start_capture(
     A notified case (or one in review, to capture more) moves to capturing first, its consent
     guard applying. A source captured before for this case gets its run back, reset to queued
     (so a failed run can be retried and the capturing → in review guard sees only the latest);
-    one still queued or running is refused. Raises CaseRefused (changing nothing) when the case
-    cannot capture. Queues `run_capture_task` per run once the transaction commits.
+    one still queued or running is refused, unless it is stalled (`is_stalled`: not saved for
+    STALLED_AFTER, its worker gone). Capturing again from review reopens the review step: what
+    is new must be reviewed too. Raises CaseRefused (changing nothing) when the case cannot
+    capture. Queues `run_capture_task` per run once the transaction commits.
     """
     chosen = list({source.pk: source for source in sources}.values())
     if not chosen:
@@ -82,6 +85,15 @@ def start_capture(
         )
         colleague = _capturable_colleague(locked)
         if locked.state in (State.NOTIFIED, State.IN_REVIEW):
+            if locked.state == State.IN_REVIEW:
+                reopened = locked.checklist.filter(step=Step.REVIEW, done_at__isnull=False)
+                if reopened.update(done_at=None, done_by=None):
+                    audit.record(
+                        "offboarding_step_reopened",
+                        f"offboarding:{locked.pk}",
+                        actor=actor,
+                        step=Step.REVIEW,
+                    )
             locked = transition(locked, State.CAPTURING, actor=actor, reason="capture started")
         elif locked.state != State.CAPTURING:
             raise CaseRefused(
@@ -99,11 +111,20 @@ def start_capture(
             run = existing.get(source.pk)
             if run is None:
                 run = CaptureRun.objects.create(case=locked, source=source)
-            elif run.state in (Run.QUEUED, Run.RUNNING):
+            elif run.state in (Run.QUEUED, Run.RUNNING) and not is_stalled(run):
                 raise CaseRefused(f"{source.name} is being captured already (run {run.pk}).")
             else:
                 _reset(run, state=Run.QUEUED)
-                run.save(update_fields=[*_COUNTERS, "state", "error", "started_at", "finished_at"])
+                run.save(
+                    update_fields=[
+                        *_COUNTERS,
+                        "state",
+                        "error",
+                        "started_at",
+                        "finished_at",
+                        "updated_at",
+                    ]
+                )
             runs.append(run)
         audit.record(
             STARTED,
@@ -133,6 +154,15 @@ def _capturable_colleague(case: OffboardingCase) -> Colleague:
 
 
 _COUNTERS = ["documents_read", "documents_theirs", "items_created", "items_updated"]
+# A queued or running run not saved for this long is stalled: its worker is gone.
+STALLED_AFTER = timedelta(minutes=30)
+
+
+def is_stalled(run: CaptureRun) -> bool:
+    """Whether a queued or running run has not moved for STALLED_AFTER (it may be restarted)."""
+    return run.state in (Run.QUEUED, Run.RUNNING) and (
+        run.updated_at is None or run.updated_at < timezone.now() - STALLED_AFTER
+    )
 
 
 def _reset(run: CaptureRun, *, state: str) -> None:
@@ -156,7 +186,9 @@ def run_capture(run: CaptureRun) -> CaptureRun:
     run = CaptureRun.objects.select_related("case", "case__colleague", "source").get(pk=run.pk)
     _reset(run, state=Run.RUNNING)
     run.started_at = timezone.now()
-    run.save(update_fields=[*_COUNTERS, "state", "error", "started_at", "finished_at"])
+    run.save(
+        update_fields=[*_COUNTERS, "state", "error", "started_at", "finished_at", "updated_at"]
+    )
     case, source = run.case, run.source
     try:
         if not case.is_open:
@@ -170,7 +202,7 @@ def run_capture(run: CaptureRun) -> CaptureRun:
         for batch in read_ahead(connector.fetch(cursor=None)):
             _scan(batch, person, threads)
             run.documents_read += len(batch.documents)
-            run.save(update_fields=["documents_read"])
+            run.save(update_fields=["documents_read", "updated_at"])
         selection = _Selection(person, threads)
         for batch in read_ahead(connector.fetch(cursor=None)):
             kept = selection.keep(batch)
@@ -180,14 +212,16 @@ def run_capture(run: CaptureRun) -> CaptureRun:
             run.documents_theirs += len(kept.documents)
             run.items_created += result.created
             run.items_updated += result.updated
-            run.save(update_fields=["documents_theirs", "items_created", "items_updated"])
+            run.save(
+                update_fields=["documents_theirs", "items_created", "items_updated", "updated_at"]
+            )
     except BaseException as exc:  # KeyboardInterrupt too: never leave a run "running"
         run.state = Run.FAILED
         run.error = f"{type(exc).__name__}: {exc}"[:5000]
         run.finished_at = timezone.now()
         logger.exception("Capture run %s (case %s, source %s) failed", run.pk, case.pk, source.pk)
         with transaction.atomic():
-            run.save(update_fields=["state", "error", "finished_at"])
+            run.save(update_fields=["state", "error", "finished_at", "updated_at"])
             audit.record(
                 FAILED,
                 f"offboarding:{case.pk}",
@@ -203,7 +237,7 @@ def run_capture(run: CaptureRun) -> CaptureRun:
     with transaction.atomic():
         # Runs of one case finishing at once take turns, so the last one sees all done.
         OffboardingCase.objects.select_for_update().filter(pk=case.pk).first()
-        run.save(update_fields=["state", "finished_at"])
+        run.save(update_fields=["state", "finished_at", "updated_at"])
         audit.record(
             FINISHED,
             f"offboarding:{case.pk}",

@@ -193,6 +193,9 @@ class CaptureRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Every save of the run (each batch's counters): a queued or running run not saved for
+    # long is stalled (its worker died) and may be started again (offboarding.capture).
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["id"]

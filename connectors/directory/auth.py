@@ -26,6 +26,7 @@ from django_auth_ldap.config import LDAPSearch, LDAPSettings, MemberDNGroupType
 from connectors.directory.actions import record_login
 from connectors.directory.conf import DirectoryConfig, load_config
 from connectors.directory.parsing import login_search_template, normalize_dn, person_from_entry
+from knowledge.tombstones import erased_hashes, is_erased_address
 
 
 def ldap_settings(config: DirectoryConfig) -> LDAPSettings:
@@ -90,6 +91,9 @@ class DirectoryBackend(LDAPBackend):
         person = person_from_entry(ldap_user.dn, ldap_user.attrs, config)
         if person.disabled:
             raise ldap_user.AuthenticationFailed("the account is disabled in the directory")
+        if is_erased_address(person.email, erased_hashes()):
+            # Erased here (knowledge.erasure): a login would bring the person back.
+            raise ldap_user.AuthenticationFailed("the person was erased")
         user, built = super().get_or_build_user(person.uid, ldap_user)
         if not built and user.has_usable_password():
             raise ldap_user.AuthenticationFailed(f"{person.uid} is a local account")

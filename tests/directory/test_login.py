@@ -13,6 +13,8 @@ from colleagues.models import Colleague
 from colleagues.roles import Role
 from connectors.directory.actions import sync_directory
 from connectors.directory.auth import DirectoryBackend
+from knowledge.models import ErasedIdentity
+from knowledge.tombstones import identity_sha256
 from tests.directory.conftest import enable_ldap_login
 from tests.directory.slapd import DEFAULT_PASSWORD, LOCKED, PEOPLE, PEOPLE_BY_UID, SlapdServer
 
@@ -127,3 +129,11 @@ def test_injection_strings_log_in_nobody(client: Client, username: str) -> None:
     # The form refuses NUL before any backend sees it; the LDAP backend itself refuses all.
     assert DirectoryBackend().authenticate(None, username, DEFAULT_PASSWORD) is None
     assert not User.objects.exists()
+
+
+def test_an_erased_person_cannot_log_in_and_come_back(client: Client) -> None:
+    # Erased here (knowledge.erasure) while their directory account is still enabled.
+    ErasedIdentity.objects.create(value_sha256=identity_sha256("email", "judy@example.org"))
+    assert log_in(client, "judy") is None
+    assert not Colleague.objects.filter(email="judy@example.org").exists()
+    assert log_in(client, "karl") is not None  # everyone else still logs in

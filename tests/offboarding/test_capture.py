@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from colleagues.actions import create_colleague
 from colleagues.models import Colleague
@@ -23,8 +24,9 @@ from connectors.models import Source
 from connectors.slack.export import SlackExportConnector
 from knowledge.models import AuditEvent, Item
 from offboarding.capture import capture_progress, start_capture
-from offboarding.cases import TransitionRefused, open_case, transition
+from offboarding.cases import CaseRefused, TransitionRefused, open_case, transition
 from offboarding.models import CaptureRun, OffboardingCase
+from offboarding.review import approve_review
 from tests import factories as f
 from tests.connectors.slack.builders import write_export
 
@@ -357,3 +359,31 @@ def test_every_capture_step_is_audited(
     started = events.get(action="offboarding_capture_started")
     assert started.actor_name == "hr"
     assert started.detail["sources"] == [org.slack.pk]
+
+
+def test_a_stalled_run_may_be_started_again_and_a_live_one_may_not(
+    org: Org, django_capture_on_commit_callbacks: Callbacks
+) -> None:
+    # Queued, and its task never ran (the worker died before it).
+    (run,) = start_capture(org.case, sources=[org.mail], actor=org.hr_user)
+    with pytest.raises(CaseRefused, match="being captured already"):
+        start_capture(org.case, sources=[org.mail], actor=org.hr_user)
+    CaptureRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        (again,) = start_capture(org.case, sources=[org.mail], actor=org.hr_user)
+    again.refresh_from_db()
+    assert (again.pk, again.state) == (run.pk, CaptureRun.State.DONE)
+
+
+def test_capturing_again_from_review_reopens_the_review(
+    org: Org, django_capture_on_commit_callbacks: Callbacks
+) -> None:
+    captured(org, django_capture_on_commit_callbacks, org.mail)
+    case = transition(org.case, State.IN_REVIEW, actor=None)
+    approve_review(case, actor=org.mark_user)
+    assert case.checklist.get(step="review").done_at is not None
+    captured(org, django_capture_on_commit_callbacks, org.docs)
+    case.refresh_from_db()
+    assert case.state == State.CAPTURING
+    assert case.checklist.get(step="review").done_at is None
+    assert AuditEvent.objects.filter(action="offboarding_step_reopened").count() == 1
