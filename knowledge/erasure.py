@@ -59,10 +59,8 @@ from knowledge import audit
 from knowledge.audit import Actor, login_user
 from knowledge.models import AuditEvent, ErasedIdentity, ErasureRequest, Item
 from knowledge.retention.holds import active_holds, held_condition, record_blocked
-from knowledge.retention.purge import PurgeBatch, delete_with_derived
+from knowledge.retention.purge import PurgeBatch, delete_with_derived, rebuild_packages
 from knowledge.tombstones import identity_sha256
-from knowledge.visibility import Reader
-from skills.actions import OrgContext, build_package
 from skills.models import SkillPackage
 
 logger = logging.getLogger(__name__)
@@ -417,7 +415,8 @@ def run_erasure(
             certificate.held_items = remaining.count()
             named_by_hold = any(h.colleague_id == colleague.pk for h in active_holds())
             if certificate.held_items or named_by_hold:
-                _rebuild_own(colleague, actor=actor)
+                # Held items remain: their package is rebuilt from them alone.
+                rebuild_packages(set(spare), actor=actor)
             else:
                 _forget(colleague, certificate)
         certificate.complete = certificate.colleague_deleted or colleague is None
@@ -440,20 +439,6 @@ def run_erasure(
         certificate.complete,
     )
     return request
-
-
-def _rebuild_own(colleague: Colleague, *, actor: Actor) -> None:
-    """While holds keep some of their items: rebuild their package from what remains."""
-    if not SkillPackage.objects.filter(colleague=colleague).exists():
-        return
-    try:
-        with transaction.atomic():
-            build_package(colleague, context=OrgContext.compute(Reader.operator()), user=actor)
-    except Exception as exc:
-        logger.warning("Package of an erasure subject not rebuilt: %s", exc)
-        SkillPackage.objects.filter(colleague=colleague).update(
-            status=SkillPackage.Status.STALE, build_error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
 
 
 def _forget(colleague: Colleague, certificate: Certificate) -> None:

@@ -22,8 +22,10 @@ _SLACK_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
 def identity_sha256(kind: str, value: str) -> str:
-    """The tombstone of one address or account: "email:a@b.c", "slack:U123" (the user id
-    without its workspace, as mentions write it)."""
+    """The tombstone of one address or account: "email:a@b.c", "slack:U123" (a Slack value's
+    user id without its workspace, as mentions write it: "T1/U123" and "U123" are one)."""
+    if kind == "slack":
+        value = value.rsplit("/", 1)[-1]
     return hashlib.sha256(f"{kind}:{value.strip().lower()}".encode()).hexdigest()
 
 
@@ -50,8 +52,7 @@ def without_erased(batch: SourceBatch) -> tuple[SourceBatch, int]:
     def is_erased(ref: PersonRef | None) -> bool:
         if ref is None:
             return False
-        value = ref.value.rsplit("/", 1)[-1] if ref.kind == "slack" else ref.value
-        return identity_sha256(ref.kind, value) in erased
+        return identity_sha256(ref.kind, ref.value) in erased
 
     def names_erased(*texts: str) -> bool:
         for text in texts:

@@ -30,8 +30,6 @@ from colleagues.models import Colleague
 from connectors.models import Source
 from knowledge.models import Item
 from knowledge.redaction import RedactionRefused
-from knowledge.selectors import items_visible_to
-from knowledge.visibility import reader_for
 from offboarding import review, webhook
 from offboarding.capture import capture_progress, start_capture
 from offboarding.cases import (
@@ -485,17 +483,6 @@ def _review_row(item: Item, *, readable: bool) -> dict[str, object]:
     }
 
 
-def _readable(user: User | AnonymousUser, case: OffboardingCase, items: list[Item]) -> set[int]:
-    """The ids of `items` whose text `user` reads in the review, as the review page decides:
-    all of them for the person; for anyone else (their manager, HR) those they could see at
-    the source."""
-    ids = [item.pk for item in items]
-    if case.colleague is not None and case.colleague.user_id == user.pk:
-        return set(ids)
-    visible = items_visible_to(reader_for(user)).filter(pk__in=ids)
-    return set(visible.values_list("pk", flat=True))
-
-
 class OffboardingReviewApi(APIView):
     """What was captured of the person, per source and item by item (newest first), for HR
     and the case's reviewers to redact or keep. Only the person reads the text of all of it;
@@ -511,7 +498,7 @@ class OffboardingReviewApi(APIView):
         paginator = PageNumberPagination()
         items = paginator.paginate_queryset(review.captured_items(case), request, view=self)
         items = items or []
-        readable = _readable(request.user, case, items)
+        readable = review.readable_item_ids(request.user, case, items)
         rows = [_review_row(item, readable=item.pk in readable) for item in items]
         page = paginator.get_paginated_response(rows).data  # count, next, previous, results
         approved = case.checklist.filter(step=Step.REVIEW, done_at__isnull=False).exists()

@@ -12,6 +12,8 @@ everything (as elsewhere). Each is audited on "offboarding:<id>".
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -29,7 +31,8 @@ from knowledge.redaction import (
     items_captured_from,
     redact_item,
 )
-from knowledge.selectors import SourceCount
+from knowledge.selectors import SourceCount, items_visible_to
+from knowledge.visibility import reader_for
 from offboarding.cases import CaseRefused, can_manage, complete_step, transition
 from offboarding.models import ChecklistItem, OffboardingCase, Step
 from offboarding.notifications import notify_published
@@ -84,6 +87,19 @@ def captured_per_source(case: OffboardingCase) -> list[SourceCount]:
     if case.colleague is None:
         return []
     return captured_counts(case.colleague)
+
+
+def readable_item_ids(
+    user: User | AnonymousUser, case: OffboardingCase, items: Iterable[Item]
+) -> set[int]:
+    """The ids of `items` whose text `user` reads in the review: all of them for the person;
+    for anyone else (their manager, HR) those they could see at the source. The others are
+    shown by kind, place and date only."""
+    ids = [item.pk for item in items]
+    if case.colleague is not None and case.colleague.user_id == user.pk:
+        return set(ids)
+    visible = items_visible_to(reader_for(user)).filter(pk__in=ids)
+    return set(visible.values_list("pk", flat=True))
 
 
 def captured_items(case: OffboardingCase) -> QuerySet[Item]:

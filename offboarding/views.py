@@ -25,8 +25,6 @@ from colleagues.models import Colleague
 from connectors.models import Source
 from knowledge.models import Item
 from knowledge.redaction import RedactionRefused
-from knowledge.selectors import items_visible_to
-from knowledge.visibility import reader_for
 from offboarding import capture, cases, handover, review
 from offboarding.cases import ALLOWED, CaseRefused
 from offboarding.models import ChecklistItem, ChecklistTemplateStep, OffboardingCase, Step
@@ -286,15 +284,7 @@ def review_page(request: HttpRequest, pk: int) -> HttpResponse:
     """What was captured of the person, per source and item by item, to redact and approve."""
     user, case = _case_for(request, pk)
     items = Paginator(review.captured_items(case), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    # The person sees all of theirs; their manager and HR read the text only of what they
-    # could see at the source, and the rest by kind, place and date, to redact or keep.
-    own = case.colleague is not None and case.colleague.user_id == user.pk
-    ids = [item.pk for item in items]
-    readable = (
-        set(ids)
-        if own
-        else set(items_visible_to(reader_for(user)).filter(pk__in=ids).values_list("pk", flat=True))
-    )
+    readable = review.readable_item_ids(user, case, items)
     context = {
         "case": case,
         "per_source": review.captured_per_source(case),

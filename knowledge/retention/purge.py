@@ -47,11 +47,11 @@ from knowledge import audit
 from knowledge.actions import delete_items
 from knowledge.audit import Actor
 from knowledge.index import get_index
-from knowledge.models import Chunk, ErasedIdentity, Item
+from knowledge.models import Chunk, Item
 from knowledge.redaction import blank_turns
 from knowledge.retention.holds import active_holds, held_condition, held_counts, record_blocked
 from knowledge.retention.policies import expired_items
-from knowledge.tombstones import identity_sha256
+from knowledge.tombstones import erased_hashes, identity_sha256
 from knowledge.visibility import Reader
 from skills import selectors as skill_selectors
 from skills.actions import OrgContext, build_package
@@ -231,7 +231,7 @@ def delete_with_derived(
     for pk, body, _ in rows:
         batch.turns_blanked += len(blank_turns(pk, body))
     packages = {package_id for _, package_id in citing} - spare_packages
-    batch.packages_rebuilt, batch.packages_failed = _rebuild(packages, actor=actor)
+    batch.packages_rebuilt, batch.packages_failed = rebuild_packages(packages, actor=actor)
     SkillVersion.objects.filter(pk__in=[pk for pk, _ in citing]).delete()
     batch.versions_deleted = len(citing)
     authors = {colleague for _, _, colleague in rows if colleague is not None}
@@ -264,7 +264,7 @@ def _linked(files: Any) -> set[int]:
     return {int(n) for text in texts if isinstance(text, str) for n in _LINKED_ITEM.findall(text)}
 
 
-def _rebuild(package_ids: set[int], *, actor: Actor) -> tuple[list[int], list[int]]:
+def rebuild_packages(package_ids: set[int], *, actor: Actor) -> tuple[list[int], list[int]]:
     """Rebuild these packages now that the items are gone; (rebuilt, failed) package ids. A
     failed build leaves its package stale with the error, for the scheduled rebuild."""
     if not package_ids:
@@ -280,7 +280,7 @@ def _rebuild(package_ids: set[int], *, actor: Actor) -> tuple[list[int], list[in
             rebuilt.append(package.pk)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            logger.warning("Package %s not rebuilt after a purge: %s", package.pk, error)
+            logger.warning("Package %s not rebuilt after items were deleted: %s", package.pk, error)
             SkillPackage.objects.filter(pk=package.pk).update(
                 status=SkillPackage.Status.STALE,
                 build_error=error[:2000],
@@ -366,14 +366,14 @@ def verify_retention(*, now: datetime | None = None) -> RetentionReport:
 
 def erased_identities_present() -> list[int]:
     """Ids of the identities whose address or Slack account an erasure tombstoned."""
-    erased = set(ErasedIdentity.objects.values_list("value_sha256", flat=True))
+    erased = erased_hashes()
     if not erased:
         return []
     rows = Identity.objects.filter(kind__in=[Identity.Kind.EMAIL, Identity.Kind.SLACK])
     return [
         pk
         for pk, kind, value in rows.order_by("pk").values_list("pk", "kind", "value").iterator()
-        if identity_sha256(kind, value.rsplit("/", 1)[-1] if kind == "slack" else value) in erased
+        if identity_sha256(kind, value) in erased
     ]
 
 
