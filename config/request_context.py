@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -81,3 +82,14 @@ def _record_denial(request: HttpRequest) -> None:
         result="denied",
         method=request.method,
     )
+
+
+@contextmanager
+def serving(context: RequestContext) -> Iterator[None]:
+    """Run work queued by a request (a Celery task) as part of that request: audit events
+    recorded meanwhile carry its client IP and request id."""
+    token = _current.set(context)
+    try:
+        yield
+    finally:
+        _current.reset(token)

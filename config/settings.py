@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "skills",
     "answers",
     "offboarding",
+    "slack_command",
 ]
 
 MIDDLEWARE = [
@@ -159,6 +160,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "offboarding.tasks.remind_overdue_steps",
         "schedule": 86_400,
     },
+    # Every hour: clear answers kept for Slack's "share" button past SLACK_SHARE_HOURS and
+    # forget request hashes older than a day (slack_command.actions.prune_requests).
+    "prune-slack-requests": {"task": "slack_command.tasks.prune_requests", "schedule": 60 * 60},
 }
 
 # --- Files ------------------------------------------------------------------------------------
@@ -322,6 +326,19 @@ SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
 SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
 # Days from an account's disabling (directory sync) to its removal, for the case it opens.
 OFFBOARDING_ACCOUNT_REMOVAL_DAYS = env_int("OFFBOARDING_ACCOUNT_REMOVAL_DAYS", 30)
+
+# --- Slack slash command (slack_command/) ---------------------------------------------------
+
+# The app's signing secret (Basic Information -> App Credentials). Empty: /slack/commands/ and
+# /slack/interactions/ answer 404, as if they did not exist. The same SLACK_BOT_TOKEN (scopes in
+# slack_command/manifest.yml) looks up who asks (users.info) to map them to an intranet user.
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")
+# Answers go only to response URLs starting with one of these (Slack's own host by default).
+SLACK_RESPONSE_URL_PREFIXES = env_list("SLACK_RESPONSE_URL_PREFIXES", ["https://hooks.slack.com/"])
+# How long a Slack user's verified address is cached (seconds), and how long an answer can be
+# shared into its channel (hours).
+SLACK_USER_CACHE_SECONDS = env_int("SLACK_USER_CACHE_SECONDS", 60 * 60)
+SLACK_SHARE_HOURS = env_int("SLACK_SHARE_HOURS", 24)
 
 # --- Mail (offboarding notices) -----------------------------------------------------------------
 

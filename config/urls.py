@@ -20,5 +20,6 @@ urlpatterns = [
     path("sources/", include("connectors.urls")),
     path("offboarding/", include("offboarding.urls")),
     path("api/", include("config.api_urls")),
+    path("slack/", include("slack_command.urls")),
     path("admin/", admin.site.urls),
 ]

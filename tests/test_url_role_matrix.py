@@ -782,6 +782,22 @@ ROWS: tuple[Row, ...] = (
         data=lambda w: {"event": "offboarding.cancelled", "id": "HR-1"},
         json=True,
     ),
+    # Slack's URLs take no login, only Slack's signature (tests/slack_command); with no
+    # SLACK_SIGNING_SECRET (as here) they are switched off and answer 404 to everyone.
+    Row(
+        "slack_command:command",
+        "post",
+        lambda w: "/slack/commands/",
+        dict.fromkeys(ROLES, 404),
+        data=lambda w: {"command": "/colleague", "text": "help"},
+    ),
+    Row(
+        "slack_command:interaction",
+        "post",
+        lambda w: "/slack/interactions/",
+        dict.fromkeys(ROLES, 404),
+        data=lambda w: {"payload": "{}"},
+    ),
     # The API's description is public; it holds no data.
     Row("api-schema", "get", lambda w: "/api/schema/", dict.fromkeys(ROLES, 200)),
     Row("api-docs", "get", lambda w: "/api/docs/", dict.fromkeys(ROLES, 200)),

@@ -2,7 +2,9 @@
 
 `FakeSlack` serves an in-memory workspace on 127.0.0.1 (a free port) with the documented
 response shapes of the methods the connector calls (https://docs.slack.dev/reference/methods):
-auth.test, users.list, conversations.list/.members/.history/.replies and files.info. Pages
+auth.test, users.list, users.info, conversations.list/.members/.history/.replies and files.info;
+and, for the slash command, response URLs (`response_url(name)`), whose posts it keeps in
+`responses` as Slack would show them. Pages
 hold at most `page_size` items and continue through `response_metadata.next_cursor`; scopes
 are checked like Slack does (`missing_scope` with `needed` and `provided`); the bot reads only
 conversations it is a member of (`not_in_channel`). Tests can make a method answer HTTP 429
@@ -76,6 +78,8 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, str]]] = []
+        # Bodies posted to response URLs, by the URL's last part, in order.
+        self.responses: dict[str, list[dict[str, Any]]] = {}
         self._faults: dict[tuple[str, str | None], list[_Fault]] = {}
         self._clock = START
         self._lock = threading.Lock()
@@ -91,6 +95,19 @@ class FakeSlack:
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/api/"
+
+    def response_url(self, name: str) -> str:
+        """A response URL shaped like Slack's (hooks.slack.com/commands/T/…/…) on this server."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/commands/{TEAM_ID}/{name}"
+
+    @property
+    def response_url_prefix(self) -> str:
+        return self.response_url("")
+
+    def responses_to(self, name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.responses.get(name, []))
 
     def __enter__(self) -> FakeSlack:
         self._thread.start()
@@ -113,6 +130,7 @@ class FakeSlack:
         is_bot: bool = False,
         deleted: bool = False,
         team_id: str = TEAM_ID,
+        email_confirmed: bool = True,
     ) -> dict[str, Any]:
         """Add a users.list member (https://docs.slack.dev/reference/objects/user-object)."""
         user = {
@@ -123,6 +141,7 @@ class FakeSlack:
             "real_name": real_name or name.title(),
             "is_bot": is_bot,
             "is_app_user": False,
+            "is_email_confirmed": email_confirmed,
             "profile": {
                 "display_name": name,
                 "real_name": real_name or name.title(),
@@ -345,6 +364,16 @@ class FakeSlack:
         page, metadata = self._page(users, params)
         return {"members": page, "cache_ts": int(START), "response_metadata": metadata}
 
+    def _users_info(self, params: dict[str, str]) -> dict[str, Any]:
+        self._need("users:read")
+        found = [u for u in self.users if u["id"] == params.get("user")]
+        if not found:
+            raise _SlackError("user_not_found")
+        user = json.loads(json.dumps(found[0]))
+        if "users:read.email" not in self.scopes:
+            user["profile"].pop("email", None)
+        return {"user": user}
+
     def _conversations_list(self, params: dict[str, str]) -> dict[str, Any]:
         types = (params.get("types") or "public_channel").split(",")
         for kind in types:
@@ -472,6 +501,9 @@ def _handler(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, body: bytes) -> None:
             url = urlsplit(self.path)
+            if url.path.startswith("/commands/"):
+                self._respond(url.path.rsplit("/", 1)[-1], body)
+                return
             method = url.path.removeprefix("/api/")
             params = {key: values[-1] for key, values in parse_qs(url.query).items()}
             if body:
@@ -489,6 +521,16 @@ def _handler(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _respond(self, name: str, body: bytes) -> None:
+            """A post to a response URL: kept, and answered as Slack does ("ok")."""
+            with slack._lock:
+                slack.responses.setdefault(name, []).append(json.loads(body))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
 
         def log_message(self, format: str, *args: Any) -> None:
             """Keep test output quiet."""
