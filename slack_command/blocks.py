@@ -75,8 +75,10 @@ def answer_blocks(answer: Answer, colleague: Colleague, *, request_pk: int) -> l
         f"In {colleague.name}'s own words, from {len(answer.citations)} "
         f"source{'s' if len(answer.citations) != 1 else ''}"
     )
+    # An LLM answer's text starts with its label (answers.llm_mode): shown once, below it.
+    text = answer.answer.removeprefix(label).lstrip()
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=_clip(escape(answer.answer), TEXT_LIMIT))),
+        SectionBlock(text=MarkdownTextObject(text=_clip(escape(text), TEXT_LIMIT))),
         ContextBlock(elements=[MarkdownTextObject(text=_clip(escape(label), TEXT_LIMIT))]),
     ]
     fidelity = answer.extra.get("fidelity")

@@ -22,7 +22,6 @@ from colleagues.models import Colleague, Identity
 from colleagues.selectors import colleague_by_email
 from slack_command.commands import Target
 
-SCOPES = ("commands", "users:read", "users:read.email")
 SLACK_ERRORS = (SlackApiError, SlackClientError, OSError)
 
 

@@ -58,8 +58,11 @@ def forget_connections() -> None:
 
 
 @contextmanager
-def worker_process(broker_url: str, folder: Path, *queues: str) -> Iterator[WorkerProcess]:
-    """Run a `celery worker` on the test database, consuming `queues` (default: celery)."""
+def worker_process(
+    broker_url: str, folder: Path, *queues: str, extra_env: dict[str, str] | None = None
+) -> Iterator[WorkerProcess]:
+    """Run a `celery worker` on the test database, consuming `queues` (default: celery), with
+    `extra_env` added to its environment."""
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "worker.log"
     env = {
@@ -69,6 +72,7 @@ def worker_process(broker_url: str, folder: Path, *queues: str) -> Iterator[Work
         "COLLEAGUE_VAR_DIR": str(folder / "var"),
         # As in this process (tests/conftest.py): the real model adds minutes, not coverage.
         "COLLEAGUE_EMBEDDER": "hashing",
+        **(extra_env or {}),
     }
     with log.open("w") as out:
         process = subprocess.Popen(

@@ -162,7 +162,7 @@ def test_an_unknown_or_hidden_colleague_gets_the_same_reply(
 ) -> None:
     _, unknown = run_command("ask nobody@acme.test why?", user_id="UBOB00001", name="unknown")
     assert "no such colleague" in texts(unknown[0])
-    settings.COLLEAGUE_PACKAGE_DEFAULT_ACCESS = "department"
+    settings.COLLEAGUE_PACKAGE_DEFAULT_ACCESS = "team"
     _, hidden = run_command("ask <@UDANA0001> why?", user_id="UBOB00001", name="hidden")
     assert texts(hidden[0]) == texts(unknown[0])
 
