@@ -13,7 +13,8 @@ After every step, for every user, the item and chunk selectors must show exactly
 items and the index backend nothing beyond them; at random steps (a rule of its own) and at the
 end of every scenario, every other surface is checked for a user: hybrid search, ask and the
 evidence an LLM would be handed (prompt text included), who knows, every built package as the
-user sees it, and the REST API. Each message carries a unique token, so a leak of its text
+user sees it, the REST API, and the Slack command (`/colleague ask` and `who knows`, signed,
+answered to a local Slack-shaped server). Each message carries a unique token, so a leak of its text
 anywhere in a surface's output is caught too, not only a leak of its id.
 
 The number of scenarios is `ACCESS_SCENARIOS` (default 60, about a minute here); the figure
@@ -22,15 +23,19 @@ in docs/BENCHMARKS.md comes from `ACCESS_SCENARIOS=10000 pytest tests/test_acces
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
-from django.test import Client
+from django.test import Client, TestCase
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -43,6 +48,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from pytest_django.fixtures import Settings
 
 from answers.ask import gather_evidence
 from answers.llm_mode import build_prompt, profile_of
@@ -62,7 +68,10 @@ from knowledge.selectors import chunks_visible_to, items_visible_to
 from knowledge.visibility import Reader, reader_for
 from skills.actions import build_package
 from skills.selectors import package_view, version_of
+from slack_command.signature import sign
 from tests import factories as f
+from tests.connectors.slack.fake_slack import TOKEN as SLACK_TOKEN
+from tests.connectors.slack.fake_slack import FakeSlack
 
 PEOPLE_COUNT = 4
 DEPARTMENTS = ("Payments", "Platform")
@@ -75,6 +84,20 @@ def _email(i: int) -> str:
 
 def _slack(i: int) -> str:
     return f"U{i}"
+
+
+def _login_email(name: str) -> str:
+    """A login's own address: what the Slack command maps a Slack user to."""
+    return f"{name}@logins.test"
+
+
+def _slack_user_of(name: str) -> str:
+    return f"USLACK{name.upper()}"
+
+
+SLACK_SECRET = "scenario-signing-secret"
+_slack_requests = itertools.count(1)  # response URL names, unique over all scenarios
+_slack_turns = itertools.count()
 
 
 @dataclass
@@ -120,6 +143,8 @@ def _department(i: int) -> str:
 class AccessMachine(RuleBasedStateMachine):
     containers = Bundle("containers")
     grants = Bundle("grants")
+    # Slack's Web API and response URLs, for the Slack surface (started by the test).
+    slack_fake: FakeSlack
 
     def __init__(self) -> None:
         super().__init__()
@@ -158,9 +183,9 @@ class AccessMachine(RuleBasedStateMachine):
         # Logins: three people, and one with no colleague. Person 3 has no login.
         for i in range(3):
             name = f"user{i}"
-            w.users[name] = f.make_user(name, colleague=w.colleagues[i])
+            w.users[name] = f.make_user(name, colleague=w.colleagues[i], email=_login_email(name))
             w.user_colleague[name] = i
-        w.users["outsider"] = f.make_user("outsider")
+        w.users["outsider"] = f.make_user("outsider", email=_login_email("outsider"))
         w.user_colleague["outsider"] = None
 
     def _document(self, container: str, author: int, *, public: bool = False) -> SourceDocument:
@@ -469,6 +494,47 @@ class AccessMachine(RuleBasedStateMachine):
         items = client.get("/api/items/", {"page_size": 200})
         if items.status_code == 200:
             clean(items.content.decode(), "API items")
+        # Slack, as the Slack user mapped to this login: who knows, and ask one colleague, in
+        # turn (every colleague, over a scenario's checks; the other surfaces ask them all).
+        asked = next(_slack_turns) % PEOPLE_COUNT
+        questions = [f"who knows {WORD} billing keys rotation", f"ask {_email(asked)} {WORD} keys"]
+        for question in questions:
+            reply = self._slack_reply(name, question)
+            cited = {int(n) for n in re.findall(r"/knowledge/items/(\d+)/", reply)}
+            assert cited <= allowed, f"Slack {question!r} for {name}"
+            clean(reply, "Slack")
+
+    def _slack_reply(self, name: str, text: str) -> str:
+        """What `/colleague text` sent by `name`'s Slack user gets back, as JSON text."""
+        slack = self.slack_fake
+        key = f"scenario-{next(_slack_requests)}"
+        body = urlencode(
+            {
+                "team_id": f.WORKSPACE,
+                "user_id": _slack_user_of(name),
+                "channel_id": "CPUB",
+                "command": "/colleague",
+                "text": text,
+                "response_url": slack.response_url(key),
+                "trigger_id": key,
+            }
+        ).encode()
+        at = str(int(time.time()))
+        headers = {
+            "X-Slack-Request-Timestamp": at,
+            "X-Slack-Signature": sign(SLACK_SECRET, body, at),
+        }
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            ack = Client().generic(
+                "POST",
+                "/slack/commands/",
+                body,
+                "application/x-www-form-urlencoded",
+                headers=headers,
+            )
+        assert ack.status_code == 200, ack.content
+        (reply,) = slack.responses_to(key)
+        return json.dumps(reply)
 
 
 def _scenarios() -> int:
@@ -476,7 +542,21 @@ def _scenarios() -> int:
 
 
 @pytest.mark.django_db
-def test_no_surface_shows_what_a_user_may_not_see() -> None:
+def test_no_surface_shows_what_a_user_may_not_see(settings: Settings) -> None:
+    with FakeSlack() as slack:
+        for name in ("user0", "user1", "user2", "outsider"):
+            slack.add_user(
+                _slack_user_of(name), name, email=_login_email(name), team_id=f.WORKSPACE
+            )
+        settings.SLACK_SIGNING_SECRET = SLACK_SECRET
+        settings.SLACK_BOT_TOKEN = SLACK_TOKEN
+        settings.SLACK_API_URL = slack.base_url
+        settings.SLACK_RESPONSE_URL_PREFIXES = [slack.response_url_prefix]
+        AccessMachine.slack_fake = slack
+        _run_scenarios()
+
+
+def _run_scenarios() -> None:
     run_state_machine_as_test(
         AccessMachine,
         settings=settings(
