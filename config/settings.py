@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "answers",
     "offboarding",
     "slack_command",
+    # The MCP server for AI agents: `manage.py mcp_serve --user` (agents/server.py).
+    "agents",
 ]
 
 MIDDLEWARE = [
@@ -339,6 +341,12 @@ SLACK_RESPONSE_URL_PREFIXES = env_list("SLACK_RESPONSE_URL_PREFIXES", ["https://
 # shared into its channel (hours).
 SLACK_USER_CACHE_SECONDS = env_int("SLACK_USER_CACHE_SECONDS", 60 * 60)
 SLACK_SHARE_HOURS = env_int("SLACK_SHARE_HOURS", 24)
+
+# --- AI agents: the MCP server (agents/) --------------------------------------------------------
+# The longest an API token for agents may live (days), and the most MCP requests over HTTP one
+# token may make a minute (agents/http.py; counted in the default cache).
+AGENTS_TOKEN_MAX_DAYS = env_int("AGENTS_TOKEN_MAX_DAYS", 365)
+AGENTS_RATE_LIMIT = env_int("AGENTS_RATE_LIMIT", 120)
 
 # --- Mail (offboarding notices) -----------------------------------------------------------------
 

@@ -21,5 +21,6 @@ urlpatterns = [
     path("offboarding/", include("offboarding.urls")),
     path("api/", include("config.api_urls")),
     path("slack/", include("slack_command.urls")),
+    path("agents/", include("agents.urls")),
     path("admin/", admin.site.urls),
 ]

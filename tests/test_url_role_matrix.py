@@ -798,6 +798,19 @@ ROWS: tuple[Row, ...] = (
         dict.fromkeys(ROLES, 404),
         data=lambda w: {"payload": "{}"},
     ),
+    # Everyone signed in manages their own API tokens for AI agents (agents/); another user's
+    # token, or none, is a 404.
+    Row("agents:tokens", "get", lambda w: "/agents/tokens/", everyone_signed_in(200)),
+    Row(
+        "agents:tokens",
+        "post",
+        lambda w: "/agents/tokens/",
+        everyone_signed_in(200),
+        data=lambda w: {"name": "laptop", "scopes": ["ask"], "expires_in_days": "7"},
+    ),
+    Row(
+        "agents:revoke", "post", lambda w: "/agents/tokens/999999/revoke/", everyone_signed_in(404)
+    ),
     # The API's description is public; it holds no data.
     Row("api-schema", "get", lambda w: "/api/schema/", dict.fromkeys(ROLES, 200)),
     Row("api-docs", "get", lambda w: "/api/docs/", dict.fromkeys(ROLES, 200)),
