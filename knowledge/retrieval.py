@@ -20,6 +20,7 @@ Ranking is deterministic: ties break by item id. The candidate depth grows in fi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -137,9 +138,12 @@ def retrieve(
             if not vector.any():
                 raise ValueError("the query has no content to embed")
             # ValueError: the index holds vectors of another dimension (embedder changed).
-            # A savepoint: on PostgreSQL a failed query would otherwise abort the caller's
-            # transaction and the keyword search after it.
-            with transaction.atomic():
+            # Inside a transaction, a savepoint: on PostgreSQL a failed query would otherwise
+            # abort the caller's transaction and the keyword search after it. Outside one, no
+            # transaction: on SQLite it would take the write lock (BEGIN IMMEDIATE, see
+            # config/settings.py) for a read, stalling every writer meanwhile.
+            in_transaction = connection.in_atomic_block
+            with transaction.atomic() if in_transaction else contextlib.nullcontext():
                 vector_hits = index.vector_search(vector, scope=scope, filters=filters, limit=depth)
         except Exception as exc:  # the vector side degrades, never fails a page
             reason = f"{type(exc).__name__}: {exc}"
