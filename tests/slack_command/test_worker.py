@@ -29,8 +29,8 @@ def wait_for(condition: Any, *, seconds: float = 60) -> None:
 def test_commands_are_answered_by_the_worker_once(
     client: Client,
     workspace: Workspace,
-    broker_url: str,
-    tmp_path: Path,  # noqa: F811
+    broker_url: str,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
 ) -> None:
     slack = workspace.slack
     env = {
