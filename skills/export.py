@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from django.conf import settings
+
 from colleagues.models import Colleague
 from knowledge import audit
 from knowledge.audit import Actor
 from knowledge.visibility import Reader
 from skills.models import SkillVersion
-from skills.render import PackageFiles
+from skills.render import GENERATOR, PackageFiles, frontmatter_text, skill_name
 from skills.selectors import package_view, version_of
 
 # A fixed timestamp inside zips: the same package gives the same bytes.
@@ -44,14 +46,15 @@ class ExportResult:
 
 
 def export_package(
-    reader: Reader, colleague: Colleague, out: Path, *, actor: Actor = None
+    reader: Reader, colleague: Colleague, out: Path, *, actor: Actor = None, live: bool = False
 ) -> ExportResult:
     """Write `colleague`'s newest package for `reader` to `out`: a .zip, else a folder in which
-    the skill's own folder is made."""
+    the skill's own folder is made. With `live`, the skill bundles none of their content and
+    points the agent at the live MCP server instead (see `live_package`)."""
     version = version_of(colleague)
     if version is None:
         raise ExportRefused(f"{colleague.name} has no skill package yet: run build_skills.")
-    package = package_view(reader, version).files
+    package = live_package(colleague, version) if live else package_view(reader, version).files
     out = out.expanduser().absolute()
     if out.suffix.lower() == ".zip":
         path = _write_zip(package, out)
@@ -59,8 +62,74 @@ def export_package(
     else:
         path = _write_folder(package, out)
         kind = "folder"
-    _record_export(reader, version, package, actor=actor, via=kind, path=str(path))
+    via = f"live {kind}" if live else kind
+    _record_export(reader, version, package, actor=actor, via=via, path=str(path))
     return ExportResult(path, package.name, version.number, tuple(sorted(package.files)))
+
+
+def mcp_url() -> str:
+    """The live MCP server's address: `COLLEAGUE_BASE_URL` + `/mcp/`."""
+    return settings.COLLEAGUE_BASE_URL.rstrip("/") + "/mcp/"
+
+
+def live_package(colleague: Colleague, version: SkillVersion) -> PackageFiles:
+    """An AgentSkills folder that points at the live MCP server for `colleague`: `SKILL.md`
+    (same name and front-matter rules as a full export) and `meta.json`. It holds no text of
+    their items, work.md, persona.md, quotes or evidence; it cites nothing."""
+    name = skill_name(colleague)
+    slug = colleague.slug
+    first = colleague.name.split()[0] if colleague.name else "them"
+    url = mcp_url()
+    description = frontmatter_text(
+        f"Ask {colleague.name}'s know-how and working style live through the colleague-skill "
+        f"MCP server. Use when a question touches their systems or topics, to find how {first} "
+        f"did or decided something, or to write in {first}'s voice.",
+        1024,
+    )
+    skill_md = "\n".join(
+        [
+            "---",
+            f"name: {name}",
+            f"description: {json.dumps(description, ensure_ascii=False)}",
+            "metadata:",
+            f"  colleague: {json.dumps(colleague.name, ensure_ascii=False)}",
+            f"  generator: {json.dumps(GENERATOR + ' (live)')}",
+            f"  mcp: {json.dumps(url)}",
+            "---",
+            "",
+            f"# {colleague.name} (live)",
+            "",
+            "This skill bundles no content. Everything comes from the live colleague-skill MCP "
+            "server, as your user may see it in the intranet; every call is audited.",
+            "",
+            "## Connect",
+            "",
+            f"- Streamable HTTP: `{url}` with `Authorization: Bearer <token>` "
+            f"(create a token at `{settings.COLLEAGUE_BASE_URL.rstrip('/')}/agents/tokens/`).",
+            "- stdio: `python manage.py mcp_serve --user USERNAME` in the colleague-skill project.",
+            "",
+            "## How to use this skill",
+            "",
+            f"- **Questions**: call the tool `ask_colleague` with colleague `{slug}`. "
+            "`who_knows`, `search` and `style_check` are there too.",
+            f"- **Facts, systems, procedures**: read the resource `colleague://{slug}/work.md`; "
+            f"the overview is `colleague://{slug}/SKILL.md`.",
+            f"- **Writing or answering as {first}**: use the prompt `answer_as` with colleague "
+            f"`{slug}`, or read `colleague://{slug}/persona.md`.",
+            "- Answer from what the server returns. When it does not cover a question, say so; "
+            "never invent facts, numbers or commitments in their name.",
+            "",
+        ]
+    )
+    meta = {
+        "colleague": {"name": colleague.name, "slug": slug},
+        "version": version.number,
+        "generator": GENERATOR + " (live)",
+        "live": True,
+        "mcp": url,
+    }
+    meta_json = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"
+    return PackageFiles(name, {"SKILL.md": skill_md, "meta.json": meta_json}, ())
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ def _skill_md(colleague: Colleague, name: str, summary: sections.Summary, genera
         f"Use when a question touches their systems or topics, to find how {first} did or "
         f"decided something, or to write in {first}'s voice."
     )
-    description = _frontmatter_text(description, 1024)
+    description = frontmatter_text(description, 1024)
     lines = [
         "---",
         f"name: {name}",
@@ -124,7 +124,7 @@ def _skill_md(colleague: Colleague, name: str, summary: sections.Summary, genera
     return "\n".join(lines)
 
 
-def _frontmatter_text(text: str, limit: int) -> str:
+def frontmatter_text(text: str, limit: int) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 

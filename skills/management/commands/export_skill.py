@@ -1,4 +1,7 @@
-"""`manage.py export_skill EMAIL --out PATH [--as USERNAME] [--json]` (PATH: a folder or a .zip)."""
+"""`manage.py export_skill EMAIL --out PATH [--as USERNAME] [--live] [--json]`.
+
+PATH: a folder or a .zip. `--live`: a skill pointing at the live MCP server, bundling no content.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +35,11 @@ class Command(BaseCommand):
             metavar="USERNAME",
             help="export only what this user may see (default: full operator access)",
         )
+        parser.add_argument(
+            "--live",
+            action="store_true",
+            help="bundle no content: a SKILL.md pointing at the live MCP server for this colleague",
+        )
         parser.add_argument("--json", action="store_true", help="print what was written as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -45,7 +53,9 @@ class Command(BaseCommand):
         if colleague is None or (actor is not None and not can_view_package(actor, colleague)):
             raise CommandError(f"no colleague with email {options['email']}")
         try:
-            result = export_package(reader, colleague, Path(options["out"]), actor=actor)
+            result = export_package(
+                reader, colleague, Path(options["out"]), actor=actor, live=options["live"]
+            )
         except ExportRefused as exc:
             raise CommandError(str(exc)) from exc
         except OSError as exc:
