@@ -353,18 +353,8 @@ def build_server(principal: Principal) -> ColleagueServer:
                     raise _refused(
                         user, what, f"No such package file: {file!r}.", reason="no_such_file"
                     )
-                version = _newest(user, person, what=what)
-                view = package_view(reader_for(user), version)
-                audit.record(
-                    "skill.viewed",
-                    f"colleague:{person.pk}",
-                    actor=user,
-                    version=version.number,
-                    file=file,
-                    cited_items=list(view.files.cited),
-                    via=VIA,
-                )
-                return view.files.files.get(file, "")
+                _, files = _package_files(user, person, what=what, file=file)
+                return files.get(file, "")
         except (LookupError, Refused) as exc:
             raise ResourceNotFoundError(str(exc)) from None
 
@@ -378,18 +368,10 @@ def build_server(principal: Principal) -> ColleagueServer:
         try:
             with _serving(principal, "prompt:answer_as", READ) as user:
                 person = _colleague(user, colleague, what="prompt:answer_as")
-                version = _newest(user, person, what="prompt:answer_as")
-                view = package_view(reader_for(user), version)
-                audit.record(
-                    "skill.viewed",
-                    f"colleague:{person.pk}",
-                    actor=user,
-                    version=version.number,
-                    prompt="answer_as",
-                    cited_items=list(view.files.cited),
-                    via=VIA,
+                version, files = _package_files(
+                    user, person, what="prompt:answer_as", prompt="answer_as"
                 )
-                return [UserMessage(_rendering_prompt(person, version, view.files.files))]
+                return [UserMessage(_rendering_prompt(person, version, files))]
         except (LookupError, Refused) as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
 
@@ -428,6 +410,25 @@ def _newest(user: User, colleague: Colleague, *, what: str) -> SkillVersion:
             colleague=colleague.pk,
         )
     return version
+
+
+def _package_files(
+    user: User, colleague: Colleague, *, what: str, **detail: str
+) -> tuple[SkillVersion, dict[str, str]]:
+    """The newest version of the colleague's package and its files as `user` may see them,
+    recorded as `skill.viewed` (with `detail`: the file read, or the prompt built)."""
+    version = _newest(user, colleague, what=what)
+    view = package_view(reader_for(user), version)
+    audit.record(
+        "skill.viewed",
+        f"colleague:{colleague.pk}",
+        actor=user,
+        version=version.number,
+        cited_items=list(view.files.cited),
+        via=VIA,
+        **detail,
+    )
+    return version, view.files.files
 
 
 def label_for(colleague: Colleague) -> str:

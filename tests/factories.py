@@ -20,6 +20,7 @@ from connectors.base import (
     SourcePerson,
 )
 from connectors.models import Source
+from knowledge.actions import ingest_batch
 
 _counter = itertools.count(1)
 BASE_TIME = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -161,3 +162,38 @@ def write_mbox(path: Path, *mails: Mail, id_prefix: str = "m") -> Path:
         )
     path.write_text(text)
     return path
+
+
+BILLING_PUBLIC = (
+    "To rotate the billing keys, run the vault rotation job, then restart the billing workers."
+)
+BILLING_PRIVATE = (
+    "Rotate the billing keys with the PURPLE-OTTER runbook; the master key lives in the HSM."
+)
+BILLING_SECRET = "PURPLE-OTTER"  # only in #billing-ops
+
+
+def ingest_billing_workspace(*extra: SourceDocument) -> Source:
+    """A small Slack workspace, ingested: Dana wrote BILLING_PUBLIC in #general and
+    BILLING_PRIVATE in the private #billing-ops (members Dana and Alice); Bob, in #general only,
+    wrote about lunch. `extra` documents go in the same batch. Returns the source."""
+    source = make_source("acme-slack")
+    people = (
+        slack_person("UDANA0001", "Dana Reyes", "dana@acme.test"),
+        slack_person("UALICE001", "Alice Moreau", "alice@acme.test"),
+        slack_person("UBOB00001", "Bob Stone", "bob@acme.test"),
+    )
+    general = channel("CGENERAL1", "general", members=("UDANA0001", "UALICE001", "UBOB00001"))
+    billing = channel("GBILLING1", "billing-ops", private=True, members=("UDANA0001", "UALICE001"))
+    ingest_batch(
+        source=source,
+        batch=batch(
+            message("CGENERAL1", "UDANA0001", BILLING_PUBLIC),
+            message("GBILLING1", "UDANA0001", BILLING_PRIVATE, private=True),
+            message("CGENERAL1", "UBOB00001", "Lunch is at noon on Friday."),
+            *extra,
+            people=people,
+            containers=(general, billing),
+        ),
+    )
+    return source

@@ -20,20 +20,13 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from colleagues.models import Colleague
-from knowledge.actions import ingest_batch
 from knowledge.indexing import embed_chunks
 from skills.actions import build_package
-from tests.factories import batch, channel, make_source, make_user, message, slack_person
+from tests.factories import BILLING_SECRET, ingest_billing_workspace, make_user, message
 from tests.services import live_database_url
 
 BASE_URL = "https://colleague.acme.test"
-PUBLIC_ANSWER = (
-    "To rotate the billing keys, run the vault rotation job, then restart the billing workers."
-)
-PRIVATE_ANSWER = (
-    "Rotate the billing keys with the PURPLE-OTTER runbook; the master key lives in the HSM."
-)
-SECRET_WORD = "PURPLE-OTTER"
+SECRET_WORD = BILLING_SECRET
 
 
 @dataclass
@@ -46,28 +39,8 @@ class Company:
 @pytest.fixture
 def company(settings: Any, transactional_db: Any) -> Company:
     settings.COLLEAGUE_BASE_URL = BASE_URL
-    people = (
-        slack_person("UDANA0001", "Dana Reyes", "dana@acme.test"),
-        slack_person("UALICE001", "Alice Moreau", "alice@acme.test"),
-        slack_person("UBOB00001", "Bob Stone", "bob@acme.test"),
-    )
-    ingest_batch(
-        source=make_source("acme-slack"),
-        batch=batch(
-            message("CGENERAL1", "UDANA0001", PUBLIC_ANSWER),
-            message("GBILLING1", "UDANA0001", PRIVATE_ANSWER, private=True),
-            message(
-                "GBILLING1", "UDANA0001", f"{SECRET_WORD} also covers the HSM audit.", private=True
-            ),
-            message("CGENERAL1", "UBOB00001", "Lunch is at noon on Friday."),
-            people=people,
-            containers=(
-                channel("CGENERAL1", "general", members=("UDANA0001", "UALICE001", "UBOB00001")),
-                channel(
-                    "GBILLING1", "billing-ops", private=True, members=("UDANA0001", "UALICE001")
-                ),
-            ),
-        ),
+    ingest_billing_workspace(
+        message("GBILLING1", "UDANA0001", f"{SECRET_WORD} also covers the HSM audit.", private=True)
     )
     embed_chunks()
     dana = Colleague.objects.get(email="dana@acme.test")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 from django.conf import settings
 from django.core.management import call_command
 from django.db.models import Value
@@ -19,6 +17,7 @@ from colleagues.models import Colleague
 from knowledge.models import AuditEvent, Item
 from skills.actions import build_package
 from tests.skills.conftest import Demo
+from tests.skills.test_packages import check_agent_skill
 
 pytestmark = pytest.mark.django_db
 
@@ -34,20 +33,6 @@ def dana(demo_company: Demo) -> Colleague:
     Item.objects.filter(author__colleague=person).update(body=Concat("body", Value(f" {CANARY}")))
     build_package(person)
     return person
-
-
-def check_front_matter(folder: Path) -> None:
-    """The AgentSkills front-matter rules the full export keeps (see test_packages)."""
-    text = (folder / "SKILL.md").read_text(encoding="utf-8")
-    assert text.startswith("---\n")
-    front, _, body = text[4:].partition("\n---\n")
-    meta = yaml.safe_load(front)
-    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", meta["name"])
-    assert len(meta["name"]) <= 64
-    assert meta["name"] == folder.name
-    assert 0 < len(meta["description"]) <= 1024
-    assert all(isinstance(v, str) for v in meta.get("metadata", {}).values())
-    assert len(body.splitlines()) < 500
 
 
 def texts(folder: Path) -> dict[str, str]:
@@ -71,7 +56,7 @@ def test_live_export_names_the_server_and_bundles_no_content(
     )
     folder = Path(json.loads(out.getvalue())["path"])
     assert folder.name == "dana-kowalski"
-    check_front_matter(folder)
+    check_agent_skill(folder, files=("SKILL.md",))
     files = texts(folder)
     assert sorted(files) == ["SKILL.md", "meta.json"]
     for name, text in files.items():

@@ -251,9 +251,11 @@ def test_new_material_marks_a_package_stale_and_the_rebuild_picks_it_up(
     assert dana not in colleagues_with_new_material()
 
 
-def check_agent_skill(folder: Path) -> dict[str, Any]:
-    """Check `folder` as an AgentSkills skill (agentskills.io specification) and return its
-    frontmatter."""
+def check_agent_skill(
+    folder: Path, files: tuple[str, ...] = ("SKILL.md", "work.md", "persona.md")
+) -> dict[str, Any]:
+    """Check `folder` as an AgentSkills skill (agentskills.io specification) holding `files`
+    (their relative links resolve) and meta.json; return its frontmatter."""
     text = (folder / "SKILL.md").read_text(encoding="utf-8")
     assert text.startswith("---\n")
     front, _, body = text[4:].partition("\n---\n")
@@ -264,7 +266,7 @@ def check_agent_skill(folder: Path) -> dict[str, Any]:
     assert 0 < len(meta["description"]) <= 1024
     assert all(isinstance(v, str) for v in meta.get("metadata", {}).values())
     assert len(body.splitlines()) < 500
-    for name in ("SKILL.md", "work.md", "persona.md"):
+    for name in files:
         for target in LINK.findall((folder / name).read_text(encoding="utf-8")):
             if "://" not in target:
                 assert (folder / target.partition("#")[0]).is_file(), target

@@ -18,19 +18,12 @@ from django.contrib.auth.models import AbstractUser
 from django.test import Client
 
 from colleagues.models import Colleague
-from knowledge.actions import ingest_batch
 from knowledge.indexing import embed_chunks
 from slack_command.signature import sign
 from tests.connectors.slack.fake_slack import TOKEN, FakeSlack
-from tests.factories import WORKSPACE, batch, channel, make_source, make_user, message, slack_person
+from tests.factories import WORKSPACE, ingest_billing_workspace, make_user
 
 SECRET = "e5c1d2f8a9b04c3e8d7f6a5b4c3d2e1f"
-PUBLIC_ANSWER = (
-    "To rotate the billing keys, run the vault rotation job, then restart the billing workers."
-)
-PRIVATE_ANSWER = (
-    "Rotate the billing keys with the PURPLE-OTTER runbook; the master key lives in the HSM."
-)
 _triggers = itertools.count(1)
 
 
@@ -56,26 +49,7 @@ def slack(settings: Any) -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def workspace(slack: FakeSlack, db: Any) -> Workspace:
-    people = (
-        slack_person("UDANA0001", "Dana Reyes", "dana@acme.test"),
-        slack_person("UALICE001", "Alice Moreau", "alice@acme.test"),
-        slack_person("UBOB00001", "Bob Stone", "bob@acme.test"),
-    )
-    ingest_batch(
-        source=make_source("acme-slack"),
-        batch=batch(
-            message("CGENERAL1", "UDANA0001", PUBLIC_ANSWER),
-            message("GBILLING1", "UDANA0001", PRIVATE_ANSWER, private=True),
-            message("CGENERAL1", "UBOB00001", "Lunch is at noon on Friday."),
-            people=people,
-            containers=(
-                channel("CGENERAL1", "general", members=("UDANA0001", "UALICE001", "UBOB00001")),
-                channel(
-                    "GBILLING1", "billing-ops", private=True, members=("UDANA0001", "UALICE001")
-                ),
-            ),
-        ),
-    )
+    ingest_billing_workspace()
     embed_chunks()
     dana = Colleague.objects.get(email="dana@acme.test")
     dana.status = Colleague.Status.DEPARTED
