@@ -32,7 +32,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agents.actions import use_token
-from agents.server import Caller, Refused, build_server
+from agents.server import Caller, Refused, build_server, call_origin
 from config import request_context
 from config.request_context import RequestContext
 from knowledge import audit
@@ -63,24 +63,36 @@ def token_principal() -> Caller:
 async def _bearer_of_request(
     ctx: ServerRequestContext[Any, Any], call_next: CallNext
 ) -> HandlerResult:
-    """MCP middleware: make the HTTP request's bearer secret the one `token_principal` reads
-    while this call is handled (handlers run in the session's task, not the request's)."""
+    """MCP middleware: make the HTTP request's bearer secret the one `token_principal` reads,
+    and its client IP and X-Request-ID those of the call's audit events, while this call is
+    handled (handlers run in the session's task, not the request's)."""
     request = ctx.request
     headers = getattr(request, "headers", None)
+    client = getattr(request, "client", None)
     reset = _secret.set(bearer_secret(headers.get("authorization")) if headers else None)
+    origin = call_origin.set(
+        RequestContext(
+            ip=client.host if client else "",
+            request_id=request_context.request_id_from(
+                headers.get(request_context.HEADER) if headers else None
+            ),
+        )
+    )
     try:
         return await call_next(ctx)
     finally:
+        call_origin.reset(origin)
         _secret.reset(reset)
 
 
-def _admit(secret: str | None, ip: str) -> tuple[int, str] | None:
+def _admit(secret: str | None, ip: str, request_id: str | None) -> tuple[int, str] | None:
     """None when a request with this secret may go on; else (status, message), audited."""
     close_old_connections()
     try:
         token = use_token(secret) if secret else None
         if token is None:
-            with request_context.serving(RequestContext(ip=ip, request_id="")):
+            origin = RequestContext(ip=ip, request_id=request_context.request_id_from(request_id))
+            with request_context.serving(origin):
                 audit.record(
                     "agents.refused",
                     f"path:{PATH}",
@@ -113,7 +125,10 @@ class TokenGate:
         client = scope.get("client")
         ip = client[0] if client else ""
         refused = await anyio.to_thread.run_sync(
-            _admit, bearer_secret(headers.get("authorization")), ip
+            _admit,
+            bearer_secret(headers.get("authorization")),
+            ip,
+            headers.get(request_context.HEADER.lower()),
         )
         if refused is None:
             await self.app(scope, receive, send)

@@ -25,6 +25,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -93,6 +94,9 @@ class Caller:
 ALL_SCOPES = frozenset(AgentToken.Scope.values)
 #: Who is calling: returns the caller to serve this call, or raises Refused.
 Principal = Callable[[], Caller]
+#: Where the call being served came from, for its audit events: set by the HTTP transport
+#: (agents/http.py: client IP and request id); over stdio None, and each call gets an id.
+call_origin: ContextVar[RequestContext | None] = ContextVar("agents_call_origin", default=None)
 
 
 def console_user(username: str) -> Principal:
@@ -149,7 +153,7 @@ def _serving(principal: Principal, what: str, scope: str) -> Iterator[User]:
     `scope`, is audited and raised as `Refused`."""
     close_old_connections()
     try:
-        context = RequestContext(ip="", request_id=f"mcp-{uuid.uuid4().hex}")
+        context = call_origin.get() or RequestContext(ip="", request_id=f"mcp-{uuid.uuid4().hex}")
         with request_context.serving(context):
             try:
                 caller = principal()

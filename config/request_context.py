@@ -46,8 +46,12 @@ def current() -> RequestContext | None:
 
 def request_id_for(request: HttpRequest) -> str:
     """The request's incoming id when it is a sane token, else a new random one."""
-    incoming = request.headers.get(HEADER, "")
-    if _VALID_ID.fullmatch(incoming):
+    return request_id_from(request.headers.get(HEADER))
+
+
+def request_id_from(incoming: str | None) -> str:
+    """`incoming` (an X-Request-ID header's value) when it is a sane token, else a new id."""
+    if incoming and _VALID_ID.fullmatch(incoming):
         return incoming
     return uuid.uuid4().hex
 

@@ -33,6 +33,7 @@ from tests.services import live_database_url
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RATE_LIMIT = 12
+REQUEST_ID = "agent-request-1"
 QUESTION = "how did we rotate the billing keys?"
 
 
@@ -87,7 +88,7 @@ def token_for(user: AbstractUser, *scopes: str) -> NewToken:
 
 @asynccontextmanager
 async def connect(url: str, secret: str) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {secret}"}
+    headers = {"Authorization": f"Bearer {secret}", "X-Request-ID": REQUEST_ID}
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as http,
         Client(streamable_http_client(url, http_client=http), cache=None) as client,
@@ -127,11 +128,10 @@ def test_a_token_serves_its_users_view_with_citations_and_every_call_is_audited(
     assert "No such colleague" in got["unknown"].content[0].text
     assert "# Dana Reyes" in got["skill"].contents[0].text
     assert SECRET_WORD not in str(got)  # Bob is not in #billing-ops
-    actions = list(
-        AuditEvent.objects.filter(actor_id=company.bob.pk, detail__via="mcp")
-        .order_by("seq")
-        .values_list("action", flat=True)
-    )
+    events = AuditEvent.objects.filter(actor_id=company.bob.pk, detail__via="mcp").order_by("seq")
+    # Each with the HTTP request's client IP and X-Request-ID, as an intranet request's.
+    assert {(e.ip, e.request_id) for e in events} == {("127.0.0.1", REQUEST_ID)}
+    actions = [e.action for e in events]
     assert actions == [
         "answers.asked",
         "knowledge.searched",
