@@ -17,7 +17,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.views import APIView
@@ -304,7 +304,10 @@ def test_logout_is_post_only() -> None:
 
 # Views allowed to skip Django's CSRF check, and why. A request signature (Slack's) replaces
 # it; nothing else belongs here.
-CSRF_EXEMPT_ALLOWED: dict[str, str] = {}
+CSRF_EXEMPT_ALLOWED: dict[str, str] = {
+    "slack/commands/": "Slack posts it; slack_command.signature.verify checks the signature",
+    "slack/interactions/": "Slack posts it; slack_command.signature.verify checks the signature",
+}
 
 
 def every_view(
@@ -337,6 +340,17 @@ def test_no_view_skips_csrf_protection() -> None:
             continue
         unprotected.append(route)
     assert unprotected == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", sorted(CSRF_EXEMPT_ALLOWED))
+@override_settings(SLACK_SIGNING_SECRET="s" * 32)
+def test_a_csrf_exempt_view_refuses_an_unsigned_post(route: str) -> None:
+    make_user("dana")
+    client = Client(enforce_csrf_checks=True)
+    log_in(client, "dana", PASSWORD)
+    response = client.post(f"/{route}", {"command": "/colleague", "text": "help"})
+    assert response.status_code == 401
 
 
 @pytest.mark.django_db
