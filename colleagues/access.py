@@ -162,6 +162,21 @@ def viewable_colleagues(user: User | None) -> QuerySet[Colleague]:
     return everyone.filter(condition)
 
 
+def team_of(user: User | None) -> QuerySet[Colleague]:
+    """Everyone below `user`'s colleague, down the chain, when they hold the Manager role's
+    permission to open their team's packages; nobody otherwise."""
+    login = _login(user)
+    reader = own_colleague(user)
+    if (
+        login is None
+        or reader is None
+        or reader.is_departed
+        or not login.has_perm("colleagues.view_team_packages")
+    ):
+        return Colleague.objects.none()
+    return Colleague.objects.filter(pk__in=_reports_of(reader))
+
+
 def _reports_of(manager: Colleague) -> set[int]:
     """Ids of everyone below `manager`, down the chain."""
     found: set[int] = set()

@@ -6,12 +6,14 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from colleagues.models import Colleague
 from colleagues.selectors import colleague_directory
 from connectors.models import Source
+from knowledge.home import home_for
 from knowledge.index.base import Filters
 from knowledge.models import Item
 from knowledge.retrieval import MODES, parse_when, retrieve
@@ -24,8 +26,10 @@ MAX_PAGE = 500
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    departed = colleague_directory(status=Colleague.Status.DEPARTED)[:12]
-    return render(request, "knowledge/home.html", {"departed": departed})
+    """The panels of each role the user holds, their main job first (knowledge/home.py)."""
+    assert isinstance(request.user, User)  # login_required
+    home = home_for(request.user)
+    return render(request, "knowledge/home.html", {"home": home, "departed": home.departed})
 
 
 def _date(value: str, *, end: bool) -> datetime | None:
