@@ -24,3 +24,7 @@ urlpatterns = [
     path("agents/", include("agents.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# Our 500 page names the failed request's id (config/errors.py); 400, 403 and 404 are Django's
+# views rendering templates/400.html, 403.html and 404.html.
+handler500 = "config.errors.server_error"
