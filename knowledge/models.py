@@ -112,6 +112,9 @@ class Item(models.Model):
             models.Index(fields=["author", "-created_at"], name="item_author_recent"),
             # A conversation's items in time order (a skill build reads reply windows by it).
             models.Index(fields=["container", "created_at"], name="item_container_time"),
+            # A thread's items (items_in_threads, thread_of): without it SQLite walks every item
+            # of the source (the source_id index) to find a few threads' items.
+            models.Index(fields=["source", "thread_key"], name="item_source_thread"),
         ]
 
     def __str__(self) -> str:
