@@ -1,8 +1,9 @@
 """Who knows: colleagues ranked by how well what they wrote answers a question.
 
 `who_knows(reader, question)` ranks colleagues, current and departed, on four signals, every
-one computed from what `reader` may see (retrieval, the visibility selectors and
-`skills.selectors.package_view`), so the ranking itself reveals nothing hidden from them:
+one computed from what `reader` may see (retrieval, the visibility selectors and packages
+as `skills.selectors.package_view` shows them to the reader, see `answers.packages`), so the
+ranking itself reveals nothing hidden from them:
 
 - **wrote**: their passages among the best retrieved for the question (hybrid retrieval over
   everything the reader may see), each passing the relevance floor (`answers.matching`),
@@ -25,34 +26,29 @@ deterministic.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Max
-
 from answers import passages as P
 from answers.matching import Query, answers_something, parse_query, similar, stems_of
 from answers.matching import excerpt as excerpt_of
+from answers.packages import _outline_cache as _outline_cache  # see answers.packages
+from answers.packages import collaborators_seen, named, package_matches
 from answers.passages import Passage, ThreadKey
 from colleagues.models import Colleague
 from knowledge.index.base import Filters
 from knowledge.retrieval import retrieve
 from knowledge.selectors import items_visible_to
 from knowledge.visibility import Reader
-from skills.models import SkillVersion
-from skills.selectors import package_view, version_of
 
 #: Items retrieved for the question, everyone's.
 POOL_DEPTH = 150
 #: Evidence items listed per colleague; successors listed per departed expert.
 EVIDENCE_PER_EXPERT = 3
 SUCCESSORS = 3
-#: Packages looked at per question (those naming its terms, most terms first).
-MAX_PACKAGES = 100
 EXCERPT_CHARS = 240
 
 W_WROTE = 0.45
@@ -61,10 +57,6 @@ W_PACKAGE = 0.30
 W_RECENCY = 0.15
 W_WORKED_WITH = 0.3
 RECENCY_HALF_LIFE_DAYS = 365.0
-# Within a package: an expertise term counts this much of a system; the n-th system listed
-# (n from 0) counts 1 / (1 + PACKAGE_RANK_DECAY * n) of the first.
-EXPERTISE_SHARE = 0.7
-PACKAGE_RANK_DECAY = 0.1
 
 
 @dataclass(frozen=True)
@@ -177,13 +169,12 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
         if p.thread is not None and query.relevant(p.stems):
             asked.setdefault(p.thread, []).append((hit.score * query.coverage(p.stems), p))
     _count_answers(P.threads(reader, asked), asked, query, tally)
-    views: dict[int, dict[str, Any]] = {}
-    matches = _package_matches(reader, query, views)
-    cited = items_visible_to(reader).in_bulk(sorted({i for *_, ev in matches for _, i in ev}))
-    for colleague_id, score, evidence in matches:
-        t = tally(colleague_id)
-        t.package = score
-        for weight, item_id in evidence:
+    matches = package_matches(reader, query)
+    cited = items_visible_to(reader).in_bulk(sorted({i for m in matches for _, i in m.evidence}))
+    for match in matches:
+        t = tally(match.colleague_id)
+        t.package = match.score
+        for weight, item_id in match.evidence:
             if (item := cited.get(item_id)) is not None:
                 p = P.passage(item)
                 if not p.said:
@@ -192,7 +183,7 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
                 t.cite(weight, item_id, excerpt_of(p.text, query, max_chars=EXCERPT_CHARS), p.said)
     experts = _ranked([t for t in tallies.values() if t.evidence])
     return [
-        _with_successors(reader, query, e, experts, views) if e.colleague.is_departed else e
+        _with_successors(reader, query, e, experts) if e.colleague.is_departed else e
         for e in experts[:limit]
     ]
 
@@ -231,132 +222,6 @@ def _count_answers(
                 open_.append((matches[item.pk][0], colleague_id))
 
 
-# Skill packages.
-
-# version id -> (colleague id, the statements that can match, without their evidence)
-_outline_cache: dict[int, tuple[int, dict[str, Any]]] = {}
-
-
-def _newest_versions() -> list[int]:
-    newest = (
-        SkillVersion.objects.order_by()
-        .values("package_id")
-        .annotate(top=Max("id"))
-        .values_list("top", flat=True)
-    )
-    return sorted(newest)
-
-
-def _outlines(version_ids: list[int]) -> dict[int, tuple[int, dict[str, Any]]]:
-    """Each version's systems, expertise terms and FAQ questions, as stored (full access).
-
-    Cached per process by version id (versions are immutable), to choose which packages to
-    look at: a reader's view of a package holds fewer statements than it, so its score for a
-    question is at most the outline's. What counts is read through `package_view`.
-    """
-    missing = [v for v in version_ids if v not in _outline_cache]
-    for start in range(0, len(missing), 200):
-        rows = SkillVersion.objects.filter(pk__in=missing[start : start + 200]).values_list(
-            "pk", "package__colleague_id", "analysis"
-        )
-        for pk, colleague_id, analysis in rows:
-            work = analysis.get("work", {}) if isinstance(analysis, dict) else {}
-            _outline_cache[pk] = (colleague_id, _outline(work))
-    wanted = set(version_ids)
-    for stale in [v for v in _outline_cache if v not in wanted]:
-        del _outline_cache[stale]
-    return {v: _outline_cache[v] for v in version_ids}
-
-
-def _outline(work: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "systems": [{"name": s.get("name", "")} for s in work.get("systems", [])],
-        "expertise": [
-            {"terms": [{"term": t.get("term", "")} for t in a.get("terms", [])]}
-            for a in work.get("expertise", [])
-        ],
-        "faq": [
-            {"question": f.get("question", ""), "asked": f.get("asked", 1)}
-            for f in work.get("faq", [])
-        ],
-    }
-
-
-@functools.lru_cache(maxsize=20_000)
-def _short_stems(text: str) -> frozenset[str]:
-    """`stems_of` for the short texts of packages (names, terms, questions), cached."""
-    return stems_of(text)
-
-
-def _named(query: Query, name: str) -> float:
-    """How much of `name` (a system, a term) the question names: the share of its terms the
-    question holds (`Query.found`: a hyphenated name whole), 0 unless one of them is a
-    specific term of the question."""
-    terms = _short_stems(name)
-    shared = terms & query.found(terms)
-    if not terms or not shared & query.specific:
-        return 0.0
-    return len(shared) / len(terms)
-
-
-def _package_score(query: Query, work: dict[str, Any]) -> tuple[float, list[Any]]:
-    """(score from 0 to 1, evidence of the best statement) of a package's work analysis: its
-    best system, expertise term (EXPERTISE_SHARE of a system) or FAQ entry for the question
-    (for an FAQ entry, only its first evidence: the answer they wrote)."""
-    best, cited = 0.0, []
-    for rank, system in enumerate(work.get("systems", [])):
-        score = _named(query, str(system.get("name", ""))) / (1 + PACKAGE_RANK_DECAY * rank)
-        if score > best:
-            best, cited = score, list(system.get("evidence", []))
-    for rank, area in enumerate(work.get("expertise", [])):
-        for term in area.get("terms", []):
-            score = (
-                EXPERTISE_SHARE
-                * _named(query, str(term.get("term", "")))
-                / (1 + PACKAGE_RANK_DECAY * rank)
-            )
-            if score > best:
-                best, cited = score, list(term.get("evidence", []))
-    for entry in work.get("faq", []):
-        stems = _short_stems(str(entry.get("question", "")))
-        if query.relevant(stems):
-            asked = min(1.0, (1 + int(entry.get("asked", 1))) / 3)
-            score = query.coverage(stems) * asked
-            if score > best:
-                best, cited = score, list(entry.get("evidence", []))[:1]
-    return best, cited
-
-
-def _package_matches(
-    reader: Reader, query: Query, views: dict[int, dict[str, Any]]
-) -> list[tuple[int, float, list[tuple[float, int]]]]:
-    """(colleague id, score, evidence) for each package whose view for `reader` names the
-    question's subject; evidence is (weight, item id) of the items the matching statement
-    cites that the reader may see, which the analyser guarantees the colleague wrote. Each
-    work analysis viewed is kept in `views` by colleague id.
-
-    Only packages whose stored outline scores above 0 are viewed, at most MAX_PACKAGES of
-    them, best outline first.
-    """
-    bounds = []
-    for version_id, (colleague_id, outline) in _outlines(_newest_versions()).items():
-        bound, _ = _package_score(query, outline)
-        if bound > 0:
-            bounds.append((-bound, colleague_id, version_id))
-    chosen = [version_id for *_, version_id in sorted(bounds)[:MAX_PACKAGES]]
-    versions = SkillVersion.objects.filter(pk__in=chosen).select_related("package__colleague")
-    out = []
-    for version in sorted(versions, key=lambda v: v.pk):
-        view = package_view(reader, version)
-        work = views[version.package.colleague_id] = view.work
-        best, cited = _package_score(query, work)
-        visible = [i for i in cited if isinstance(i, int) and i in view.evidence]
-        evidence = [(best / (1 + n), item_id) for n, item_id in enumerate(visible)]
-        if best > 0 and evidence:
-            out.append((version.package.colleague_id, best, evidence))
-    return out
-
-
 # Ranking.
 
 
@@ -388,24 +253,14 @@ def _ranked(tallies: list[_Tally]) -> list[Expert]:
     return experts
 
 
-def _with_successors(
-    reader: Reader,
-    query: Query,
-    expert: Expert,
-    experts: list[Expert],
-    views: dict[int, dict[str, Any]],
-) -> Expert:
+def _with_successors(reader: Reader, query: Query, expert: Expert, experts: list[Expert]) -> Expert:
     """`expert` (departed) with the current colleagues who know the same: ranked by their
     own score for the question plus W_WORKED_WITH times how closely they worked with the
     expert on it (`worked_with`, from the collaborators of the expert's package as the reader
     sees it), best first. Someone found only as a collaborator is shown with what they wrote
     on the question, if anything."""
     departed = expert.colleague
-    work = views.get(departed.pk)
-    if work is None:
-        version = version_of(departed)
-        work = package_view(reader, version).work if version is not None else {}
-    worked = _worked_with(query, work)
+    worked = _worked_with(query, collaborators_seen(reader, departed.pk))
     known = {e.colleague.pk: e for e in experts}
     colleagues = Colleague.objects.in_bulk([c for c in worked if c not in known])
     rows: list[tuple[float, Expert]] = []
@@ -431,13 +286,13 @@ def _with_successors(
     return replace(expert, successors=tuple(successors))
 
 
-def _worked_with(query: Query, work: dict[str, Any]) -> dict[int, float]:
-    """Colleague id -> how closely they worked with the package's colleague on the question:
-    their collaborator score as a share of the top one's, halved unless a topic they shared
-    is named by the question."""
+def _worked_with(query: Query, collaborators: list[dict[str, Any]]) -> dict[int, float]:
+    """Colleague id -> how closely each of a package's `collaborators` worked with its
+    colleague on the question: their collaborator score as a share of the top one's, halved
+    unless a topic they shared is named by the question."""
     rows = [
         (c["person"].get("colleague_id"), float(c.get("score", 0.0)), c.get("topics", []))
-        for c in work.get("collaborators", [])
+        for c in collaborators
         if isinstance(c.get("person"), dict)
     ]
     top = max((score for _, score, _ in rows), default=0.0)
@@ -445,7 +300,7 @@ def _worked_with(query: Query, work: dict[str, Any]) -> dict[int, float]:
     for colleague_id, score, topics in rows:
         if not isinstance(colleague_id, int) or top <= 0:
             continue
-        on_topic = any(_named(query, str(topic)) > 0 for topic in topics)
+        on_topic = any(named(query, stems_of(str(topic))) > 0 for topic in topics)
         out[colleague_id] = score / top * (1.0 if on_topic else 0.5)
     return out
 

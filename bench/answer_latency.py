@@ -157,18 +157,14 @@ def build_all_packages(limit: int | None, asked: list[int]) -> dict[str, Any]:
 
 
 def packages_matched(questions: list[str]) -> dict[str, int]:
-    """Per question, how many packages' outlines name it: `who_knows` views the best
-    MAX_PACKAGES of them through `package_view` (answers/who_knows.py, `_package_matches`).
-    Read after the timed runs, from the same per-process outline cache."""
-    from answers import who_knows as W
+    """Per question, how many packages' stored outlines name it: `who_knows` scores the best
+    MAX_PACKAGES of them as the reader sees them (answers/packages.py, `package_matches`).
+    Read after the timed runs, from the same per-process outline index."""
     from answers.matching import parse_query
+    from answers.packages import package_index
 
-    outlines = W._outlines(W._newest_versions())
-    out = {}
-    for text in questions:
-        query = parse_query(text)
-        out[text] = sum(1 for _, o in outlines.values() if W._package_score(query, o)[0] > 0)
-    return out
+    index = package_index()
+    return {text: len(index.naming(parse_query(text))) for text in questions}
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -241,7 +237,8 @@ def run(n_chunks: int, args: argparse.Namespace) -> dict[str, Any]:
     from django.db.models import Count
 
     from answers.ask import ask
-    from answers.who_knows import MAX_PACKAGES, who_knows
+    from answers.packages import MAX_PACKAGES
+    from answers.who_knows import who_knows
     from colleagues.models import Colleague
     from knowledge.embeddings import get_embedder
     from knowledge.models import Chunk, Item
