@@ -308,8 +308,14 @@ def gather_evidence(reader: Reader, colleague: Colleague, question: str, *, limi
         found.rank = max(found.rank, rank)
         return found
 
-    own = retrieve(reader, question, filters=Filters(colleague_id=colleague.pk), limit=OWN_DEPTH)
-    pool = retrieve(reader, question, limit=POOL_DEPTH)
+    own = retrieve(
+        reader,
+        question,
+        filters=Filters(colleague_id=colleague.pk),
+        limit=OWN_DEPTH,
+        excerpts=False,
+    )
+    pool = retrieve(reader, question, limit=POOL_DEPTH, excerpts=False)
     own_passages = P.from_hits(reader, own.hits)
     pool_passages = P.from_hits(reader, pool.hits)
     for hit, p in zip(own.hits, own_passages, strict=True):

@@ -156,7 +156,7 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
             found = tallies[colleague_id] = _Tally(colleague_id)
         return found
 
-    pool = retrieve(reader, question, limit=POOL_DEPTH)
+    pool = retrieve(reader, question, limit=POOL_DEPTH, excerpts=False)
     found = P.from_hits(reader, pool.hits)
     asked: dict[ThreadKey, list[tuple[float, Passage]]] = {}
     for hit, p in zip(pool.hits, found, strict=True):
@@ -307,7 +307,9 @@ def _worked_with(query: Query, collaborators: list[dict[str, Any]]) -> dict[int,
 
 def _own_evidence(reader: Reader, query: Query, colleague: Colleague) -> tuple[ExpertEvidence, ...]:
     """What `colleague` wrote about the question (asking included), best first."""
-    found = retrieve(reader, query.text, filters=Filters(colleague_id=colleague.pk), limit=10)
+    found = retrieve(
+        reader, query.text, filters=Filters(colleague_id=colleague.pk), limit=10, excerpts=False
+    )
     out: list[tuple[int, str, frozenset[str]]] = []
     for p in P.from_hits(reader, found.hits):
         if query.relevant(p.stems) and all(not similar(p.stems, s) for _, _, s in out):

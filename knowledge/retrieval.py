@@ -110,8 +110,12 @@ def retrieve(
     mode: str = "hybrid",
     recency: bool = False,
     tuning: Tuning | None = None,
+    excerpts: bool = True,
 ) -> Retrieval:
-    """The items best matching `query` that `reader` may see, one hit per item, best first."""
+    """The items best matching `query` that `reader` may see, one hit per item, best first.
+
+    Without `excerpts`, every hit's excerpt is "" (a caller reading the chunks itself skips
+    the database's snippets: at 1M chunks FTS5 matches the query again to make them)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     filters = filters or Filters()
@@ -196,12 +200,16 @@ def retrieve(
         page.extend(e for e in batch if e.item_id in items)
         start += len(batch)
     chunk_ids = [_best_chunk(e) for e in page]
-    excerpts = excerpts_for(chunk_ids, terms, keyword_ids={e.keyword_chunk for e in page})
+    shown = (
+        excerpts_for(chunk_ids, terms, keyword_ids={e.keyword_chunk for e in page})
+        if excerpts
+        else {}
+    )
     hits = [
         SearchHit(
             item=items[e.item_id],
             score=e.score,
-            excerpt=excerpts.get(chunk_id, ""),
+            excerpt=shown.get(chunk_id, ""),
             matched=tuple(sorted(e.matched)),
             chunk_id=chunk_id,
         )

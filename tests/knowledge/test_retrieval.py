@@ -189,6 +189,24 @@ def test_one_hit_per_item_with_the_best_chunk() -> None:
     assert MARK_START + "walrus" + MARK_END in hits[0].excerpt
 
 
+def test_without_excerpts_the_same_hits_come_without_their_snippets() -> None:
+    _ingest(
+        f.message("CR", "R1", "The walrus credentials live in the vault."),
+        f.message("CR", "R2", "Rotate the walrus keys every quarter, the vault says so."),
+        *(f.message("CR", "R1", text) for text in NOISE),
+    )
+    reader = Reader.operator()
+    for mode in ("hybrid", "keyword", "vector"):
+        full = retrieve(reader, "walrus vault credentials", mode=mode).hits
+        bare = retrieve(reader, "walrus vault credentials", mode=mode, excerpts=False).hits
+        assert full
+        assert any(h.excerpt for h in full)
+        assert [(h.item.pk, h.score, h.matched, h.chunk_id) for h in bare] == [
+            (h.item.pk, h.score, h.matched, h.chunk_id) for h in full
+        ]
+        assert all(h.excerpt == "" for h in bare)
+
+
 def test_recency_boost_prefers_newer_items() -> None:
     yesterday = int((timezone.now() - f.BASE_TIME).total_seconds() // 60) - 24 * 60
     old = f.message("CR", "R1", "release checklist for the mobile app", minutes=1)
