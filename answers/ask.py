@@ -3,9 +3,10 @@
 `ask(reader, colleague, question)` gathers the evidence (`gather_evidence`) and composes the
 answer from it (`answer_from`). Guarantees:
 
-- Everything read goes through `knowledge.retrieval` / `knowledge.selectors` and
-  `skills.selectors.package_view` for `reader`: no passage, question or FAQ entry the reader
-  may not see at the source is used, shown or counted.
+- Everything read goes through `knowledge.retrieval` / `knowledge.selectors` and the package
+  as `skills.selectors.package_view` shows it to `reader` (`answers.packages.work_seen`): no
+  passage, question or FAQ entry the reader may not see at the source is used, shown or
+  counted.
 - Only text the colleague wrote is quoted as theirs, and every citation is an item they wrote.
   A question someone else asked in the thread is shown as context, labelled with its author.
 - Nothing is invented: the lead sentence and every excerpt are parts of the cited items' text
@@ -44,6 +45,7 @@ from answers.matching import (
 from answers.matching import (
     excerpt as excerpt_of,
 )
+from answers.packages import work_seen
 from answers.passages import Passage, ThreadKey
 from colleagues.models import Colleague
 from knowledge.index.base import Filters
@@ -52,7 +54,6 @@ from knowledge.models import Item
 from knowledge.retrieval import retrieve
 from knowledge.selectors import items_visible_to
 from knowledge.visibility import Reader
-from skills.selectors import package_view, version_of
 
 if TYPE_CHECKING:
     from answers.llm_mode import AnswerStream
@@ -371,10 +372,7 @@ def _faq_matches(
 ) -> list[tuple[Item, Item | None, float]]:
     """(answer item, question item, similarity) of each FAQ entry of the colleague's package,
     as `reader` may see it, whose question passes the relevance floor; best first."""
-    version = version_of(colleague)
-    if version is None:
-        return []
-    entries = package_view(reader, version).work.get("faq", [])
+    entries = work_seen(reader, colleague.pk, ["faq"]).get("faq", [])
     matched: list[tuple[float, int, int | None]] = []
     for entry in entries:
         ids = [i for i in entry.get("evidence", []) if isinstance(i, int)]

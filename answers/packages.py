@@ -331,9 +331,10 @@ def package_matches(reader: Reader, query: Query) -> list[PackageMatch]:
     return out
 
 
-def collaborators_seen(reader: Reader, colleague_id: int) -> list[dict[str, Any]]:
-    """The collaborators of the colleague's newest package version (highest number) as
-    `reader` sees them: `package_view(reader, version).work["collaborators"]`; none without
+def work_seen(reader: Reader, colleague_id: int, keys: Iterable[str]) -> dict[str, Any]:
+    """The parts `keys` (e.g. "faq", "collaborators") of the work analysis of the colleague's
+    newest package version (highest number) as `reader` sees them: those of
+    `package_view(reader, version).work`, without reading or rendering the rest; {} without
     a package."""
     analysis = (
         SkillVersion.objects.filter(package__colleague_id=colleague_id)
@@ -342,14 +343,15 @@ def collaborators_seen(reader: Reader, colleague_id: int) -> list[dict[str, Any]
         .first()
     )
     if not isinstance(analysis, dict):
-        return []
+        return {}
     work = analysis.get("work", {})
     if not isinstance(work, dict):
-        return []
+        return {}
+    # What decides whether the analysis and its work are shown, and the parts asked for.
     pruned = {
         **_deciding(analysis),
-        "work": {**_deciding(work), "collaborators": work.get("collaborators", [])},
+        "work": {**_deciding(work), **{k: work[k] for k in keys if k in work}},
     }
     visible = visible_item_ids(reader, evidence_ids(pruned))
     seen = visible_analysis(pruned, visible).get("work", {})
-    return list(seen.get("collaborators", []))
+    return {k: seen[k] for k in keys if k in seen}

@@ -36,7 +36,7 @@ from answers import passages as P
 from answers.matching import Query, answers_something, parse_query, similar, stems_of
 from answers.matching import excerpt as excerpt_of
 from answers.packages import _outline_cache as _outline_cache  # see answers.packages
-from answers.packages import collaborators_seen, named, package_matches
+from answers.packages import named, package_matches, work_seen
 from answers.passages import Passage, ThreadKey
 from colleagues.models import Colleague
 from knowledge.index.base import Filters
@@ -260,7 +260,8 @@ def _with_successors(reader: Reader, query: Query, expert: Expert, experts: list
     sees it), best first. Someone found only as a collaborator is shown with what they wrote
     on the question, if anything."""
     departed = expert.colleague
-    worked = _worked_with(query, collaborators_seen(reader, departed.pk))
+    seen = work_seen(reader, departed.pk, ["collaborators"]).get("collaborators", [])
+    worked = _worked_with(query, seen)
     known = {e.colleague.pk: e for e in experts}
     colleagues = Colleague.objects.in_bulk([c for c in worked if c not in known])
     rows: list[tuple[float, Expert]] = []

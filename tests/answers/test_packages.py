@@ -19,6 +19,7 @@ from answers.packages import (
     newest_versions,
     package_matches,
     package_score,
+    work_seen,
 )
 from colleagues.demo.topics import EXPERTISE
 from knowledge.visibility import Reader, reader_for
@@ -171,3 +172,22 @@ def test_a_reader_s_package_matches_are_those_of_every_package_s_whole_view(
             assert found == reference_matches(query, views), question
             credited += len(found)
     assert credited > len(asked)
+
+
+@pytest.mark.django_db
+def test_the_parts_of_a_package_a_reader_sees_are_those_of_its_whole_view(
+    northwind: Demo, engineer: AbstractUser, manager: AbstractUser
+) -> None:
+    keys = ["faq", "collaborators", "systems", "expertise"]
+    versions = SkillVersion.objects.filter(pk__in=newest_versions()).select_related(
+        "package__colleague"
+    )
+    assert len(versions) > 10
+    dropped = 0
+    for reader in (Reader.operator(), reader_for(engineer), reader_for(manager)):
+        for version in versions:
+            work = package_view(reader, version).work
+            seen = work_seen(reader, version.package.colleague_id, keys)
+            assert seen == {k: work[k] for k in keys if k in work}
+            dropped += len(version.analysis["work"]["faq"]) - len(seen.get("faq", []))
+    assert dropped > 0  # some readers may not see some entries
