@@ -13,6 +13,8 @@ urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
     # POST only (Django's LogoutView), so a link or an image elsewhere cannot log anyone out.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Django's set_language (POST only, with the CSRF token): the header's language switcher.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("colleagues/", include("colleagues.urls")),
     path("", include("skills.urls")),
     path("", include("answers.urls")),

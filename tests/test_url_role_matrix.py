@@ -160,6 +160,14 @@ ROWS: tuple[Row, ...] = (
         "login", "get", lambda w: "/login/", {**dict.fromkeys(SIGNED_IN, "done"), "anonymous": 200}
     ),
     Row("logout", "get", lambda w: "/logout/", dict.fromkeys(ROLES, 405)),
+    # Anyone may choose the interface's language (back to English here, for the rows after).
+    Row(
+        "set_language",
+        "post",
+        lambda w: "/i18n/setlang/",
+        dict.fromkeys(ROLES, "done"),
+        data=lambda w: {"language": "en", "next": "/"},
+    ),
     Row("colleagues:directory", "get", lambda w: "/colleagues/", everyone_signed_in(200)),
     Row("colleagues:detail", "get", lambda w: f"{A}/", everyone_signed_in(200)),
     Row(
