@@ -12,12 +12,13 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AgentToken(models.Model):
     class Scope(models.TextChoices):
-        ASK = "ask", "Ask, who knows, search and style check (the tools)"
-        READ_PACKAGES = "read_packages", "Read skill packages (resources and the prompt)"
+        ASK = "ask", _("Ask, who knows, search and style check (the tools)")
+        READ_PACKAGES = "read_packages", _("Read skill packages (resources and the prompt)")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_tokens"

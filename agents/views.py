@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from agents.actions import TokenRefused, create_token, revoke_token
@@ -57,5 +58,5 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     user = cast(User, request.user)  # login_required
     token = get_object_or_404(AgentToken, pk=pk, user=user)
     revoke_token(token, actor=user)
-    messages.success(request, f"Token “{token.name}” is revoked.")
+    messages.success(request, _("Token “%(name)s” is revoked.") % {"name": token.name})
     return redirect(reverse("agents:tokens"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from colleagues.models import Colleague
 
@@ -54,14 +55,14 @@ class Feedback(models.Model):
     package, which a curator (an administrator) accepts into the package or rejects."""
 
     class Verdict(models.TextChoices):
-        HELPFUL = "helpful", "Helpful"
-        WRONG = "wrong", "Wrong"
+        HELPFUL = "helpful", _("Helpful")
+        WRONG = "wrong", _("Wrong")
 
     class Review(models.TextChoices):
-        NONE = "", "Nothing to review"
-        PENDING = "pending", "Waiting for a curator"
-        ACCEPTED = "accepted", "Accepted into the package"
-        REJECTED = "rejected", "Rejected"
+        NONE = "", _("Nothing to review")
+        PENDING = "pending", _("Waiting for a curator")
+        ACCEPTED = "accepted", _("Accepted into the package")
+        REJECTED = "rejected", _("Rejected")
 
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="feedback")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from colleagues.models import AccessGrant, Colleague
 
@@ -15,19 +16,21 @@ from colleagues.models import AccessGrant, Colleague
 class GrantForm(forms.Form):
     """Exactly one grantee: a username, a group, or a department."""
 
-    username = forms.CharField(max_length=150, required=False, label="User (username)")
+    username = forms.CharField(max_length=150, required=False, label=_("User (username)"))
     group = forms.ModelChoiceField(
-        queryset=Group.objects.order_by("name"), required=False, label="Group"
+        queryset=Group.objects.order_by("name"), required=False, label=_("Group")
     )
-    department = forms.CharField(max_length=200, required=False, label="Department")
-    level = forms.ChoiceField(choices=AccessGrant.Level.choices, initial=AccessGrant.Level.VIEWER)
+    department = forms.CharField(max_length=200, required=False, label=_("Department"))
+    level = forms.ChoiceField(
+        choices=AccessGrant.Level.choices, initial=AccessGrant.Level.VIEWER, label=_("Level")
+    )
     expires_on = forms.DateField(
         required=False,
-        label="Expires on",
-        help_text="The grant ends at the end of this day; empty: until revoked.",
+        label=_("Expires on"),
+        help_text=_("The grant ends at the end of this day; empty: until revoked."),
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    reason = forms.CharField(max_length=500, required=False)
+    reason = forms.CharField(max_length=500, required=False, label=_("Reason"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -36,11 +39,11 @@ class GrantForm(forms.Form):
         if username:
             user = User.objects.filter(username=username, is_active=True).first()
             if user is None:
-                self.add_error("username", "No active user has this username.")
+                self.add_error("username", _("No active user has this username."))
         data["user"] = user
         named = [bool(username), data.get("group") is not None, bool(data.get("department"))]
         if sum(named) != 1:
-            raise forms.ValidationError("Name exactly one: a user, a group or a department.")
+            raise forms.ValidationError(_("Name exactly one: a user, a group or a department."))
         expires_on = data.get("expires_on")
         data["expires_at"] = (
             timezone.make_aware(datetime.combine(expires_on, time.max)) if expires_on else None
@@ -49,4 +52,4 @@ class GrantForm(forms.Form):
 
 
 class ConsentForm(forms.Form):
-    consent = forms.ChoiceField(choices=Colleague.Consent.choices)
+    consent = forms.ChoiceField(choices=Colleague.Consent.choices, label=_("Consent"))

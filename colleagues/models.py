@@ -6,20 +6,21 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class Colleague(models.Model):
     """A person of the organisation, current or departed (not a login user)."""
 
     class Status(models.TextChoices):
-        CURRENT = "current", "Current"
-        DEPARTED = "departed", "Departed"
+        CURRENT = "current", _("Current")
+        DEPARTED = "departed", _("Departed")
 
     class Consent(models.TextChoices):
-        NOT_REQUIRED = "not_required", "Not required by policy"
-        REQUIRED = "required", "Required, not yet asked"
-        GIVEN = "given", "Given"
-        REFUSED = "refused", "Refused"
+        NOT_REQUIRED = "not_required", _("Not required by policy")
+        REQUIRED = "required", _("Required, not yet asked")
+        GIVEN = "given", _("Given")
+        REFUSED = "refused", _("Refused")
 
     name = models.CharField(max_length=200)
     # Primary mail address; unique when known.
@@ -79,9 +80,9 @@ class Identity(models.Model):
     """
 
     class Kind(models.TextChoices):
-        SLACK = "slack", "Slack user"
-        EMAIL = "email", "Email address"
-        NAME = "name", "Author name"
+        SLACK = "slack", _("Slack user")
+        EMAIL = "email", _("Email address")
+        NAME = "name", _("Author name")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # slack: "<workspace>/<user id>"; email: the lower-cased address; name: as written.
@@ -118,8 +119,8 @@ class AccessGrant(models.Model):
     """
 
     class Level(models.TextChoices):
-        VIEWER = "viewer", "Viewer"
-        CURATOR = "curator", "Curator"
+        VIEWER = "viewer", _("Viewer")
+        CURATOR = "curator", _("Curator")
 
     colleague = models.ForeignKey(Colleague, on_delete=models.CASCADE, related_name="grants")
     user = models.ForeignKey(

@@ -7,6 +7,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from colleagues.access import can_view_package, default_access, live_grants
@@ -78,7 +79,7 @@ def colleague_merge(request: HttpRequest, slug: str) -> HttpResponse:
         colleague_by_email(wanted) if "@" in wanted else None
     )
     if absorb is None:
-        messages.error(request, f"No colleague {wanted!r} to merge.")
+        messages.error(request, _("No colleague %(wanted)r to merge.") % {"wanted": wanted})
         return redirect(keep)
     name = absorb.name
     try:
@@ -86,7 +87,9 @@ def colleague_merge(request: HttpRequest, slug: str) -> HttpResponse:
     except IdentityChangeRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Merged {name} into {keep.name}.")
+        messages.success(
+            request, _("Merged %(name)s into %(keep)s.") % {"name": name, "keep": keep.name}
+        )
     return redirect(keep)
 
 
@@ -101,7 +104,11 @@ def identity_split(request: HttpRequest, slug: str, identity_id: int) -> HttpRes
     except IdentityChangeRefused as exc:
         messages.error(request, str(exc))
         return redirect(owner)
-    messages.success(request, f"{identity.value} is now {colleague.name}, split from {owner.name}.")
+    messages.success(
+        request,
+        _("%(identity)s is now %(name)s, split from %(owner)s.")
+        % {"identity": identity.value, "name": colleague.name, "owner": owner.name},
+    )
     return redirect(colleague)
 
 
@@ -127,7 +134,7 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
         except GrantRefused as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Access granted.")
+            messages.success(request, _("Access granted."))
             return redirect("colleagues:access", slug=slug)
     grants = live_grants().filter(colleague=colleague).select_related("user", "group")
     ended = (
@@ -154,7 +161,10 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
 def revoke(request: HttpRequest, slug: str, grant_id: int) -> HttpResponse:
     grant = get_object_or_404(AccessGrant, pk=grant_id, colleague__slug=slug)
     revoke_grant(grant, actor=request.user)
-    messages.success(request, f"Revoked: {grant.grantee_label} no longer holds this grant.")
+    messages.success(
+        request,
+        _("Revoked: %(grantee)s no longer holds this grant.") % {"grantee": grant.grantee_label},
+    )
     return redirect("colleagues:access", slug=slug)
 
 
@@ -166,7 +176,10 @@ def consent(request: HttpRequest, slug: str) -> HttpResponse:
     form = ConsentForm(request.POST)
     if form.is_valid():
         set_consent(colleague, form.cleaned_data["consent"], actor=request.user)
-        messages.success(request, f"Consent recorded: {colleague.get_consent_display()}.")
+        messages.success(
+            request,
+            _("Consent recorded: %(consent)s.") % {"consent": colleague.get_consent_display()},
+        )
     else:
-        messages.error(request, "Choose a consent state.")
+        messages.error(request, _("Choose a consent state."))
     return redirect(colleague)

@@ -48,6 +48,7 @@ from django.core.exceptions import (
 )
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import ngettext
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -59,10 +60,13 @@ LOCKED_ATTRIBUTE = "login_locked"
 
 def locked_message() -> str:
     minutes = max(1, round(settings.LOGIN_FAILURE_WINDOW / 60))
-    return (
+    return ngettext(
         "Too many failed logins for this account or from this network. "
-        f"Try again in {minutes} minutes."
-    )
+        "Try again in %(minutes)d minute.",
+        "Too many failed logins for this account or from this network. "
+        "Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 # --- The client ----------------------------------------------------------------------------------

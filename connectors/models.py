@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 # A running sync whose heartbeat is older than this is dead (its process was killed).
 STUCK_AFTER = timedelta(minutes=30)
@@ -16,8 +17,8 @@ class Source(models.Model):
     """A configured connector instance: where to read, how, and how far it got."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32)
@@ -61,10 +62,10 @@ class SyncRun(models.Model):
     """One attempt to sync a source: its state, counts, errors and timing."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(
@@ -128,14 +129,14 @@ class QuarantinedFile(models.Model):
     class Copy(models.TextChoices):
         """Whether a copy of `file` is kept under COLLEAGUE_QUARANTINE_DIR, or why not."""
 
-        UNKNOWN = "", "Not recorded"  # rows from before copies were tracked
-        PENDING = "pending", "To be copied once the batch is stored"
-        COPIED = "copied", "Copied"
-        NO_FILE = "no_file", "Not copied: no file on disk (a server, an API)"
-        SYMLINK = "symlink", "Not copied: a symbolic link"
-        NOT_REGULAR = "not_regular", "Not copied: not a regular file"
-        TOO_LARGE = "too_large", "Not copied: too large"
-        UNREADABLE = "unreadable", "Not copied: could not be read"
+        UNKNOWN = "", _("Not recorded")  # rows from before copies were tracked
+        PENDING = "pending", _("To be copied once the batch is stored")
+        COPIED = "copied", _("Copied")
+        NO_FILE = "no_file", _("Not copied: no file on disk (a server, an API)")
+        SYMLINK = "symlink", _("Not copied: a symbolic link")
+        NOT_REGULAR = "not_regular", _("Not copied: not a regular file")
+        TOO_LARGE = "too_large", _("Not copied: too large")
+        UNREADABLE = "unreadable", _("Not copied: could not be read")
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="quarantine")
     run = models.ForeignKey(

@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
@@ -61,10 +62,10 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def source_sync(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(Source, pk=pk)
     if source.status != Source.Status.ACTIVE:
-        messages.error(request, f"{source.name} is paused: resume it to sync.")
+        messages.error(request, _("%(name)s is paused: resume it to sync.") % {"name": source.name})
     else:
         sync_source.delay(source.pk)
-        messages.success(request, f"Sync of {source.name} requested.")
+        messages.success(request, _("Sync of %(name)s requested.") % {"name": source.name})
     return redirect(source)
 
 
@@ -104,8 +105,11 @@ def source_exclusions(request: HttpRequest, pk: int) -> HttpResponse:
     set_source_exclusions(source=source, rules=form.rules())
     messages.success(
         request,
-        f"Exclusion rules of {source.name} saved. Its next sync removes what they exclude "
-        "from the stored items, their chunks and the search index.",
+        _(
+            "Exclusion rules of %(name)s saved. Its next sync removes what they exclude "
+            "from the stored items, their chunks and the search index."
+        )
+        % {"name": source.name},
     )
     return redirect(source)
 
@@ -118,7 +122,10 @@ def source_pause(request: HttpRequest, pk: int) -> HttpResponse:
     set_source_status(
         source=source, status=Source.Status.PAUSED if paused else Source.Status.ACTIVE
     )
-    messages.success(request, f"{source.name} {'paused' if paused else 'resumed'}.")
+    messages.success(
+        request,
+        (_("%(name)s paused.") if paused else _("%(name)s resumed.")) % {"name": source.name},
+    )
     return redirect(source)
 
 
@@ -134,7 +141,11 @@ def source_delete(request: HttpRequest, pk: int) -> HttpResponse:
     except ConnectorConfigError as exc:
         messages.error(request, str(exc))
         return redirect(source)
-    messages.success(request, f"Deleted {deleted.name} and its {deleted.items} items.")
+    messages.success(
+        request,
+        _("Deleted %(name)s and its %(items)s items.")
+        % {"name": deleted.name, "items": deleted.items},
+    )
     return redirect(reverse("connectors:sources"))
 
 
@@ -147,7 +158,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None, initial={"author": own})
     if request.method == "POST" and form.is_valid():
         if not uploader_email:
-            messages.error(request, "Your account has no mail address: ask an administrator.")
+            messages.error(request, _("Your account has no mail address: ask an administrator."))
             return redirect("connectors:upload")
         author = form.cleaned_data["author"] or own
         file = form.cleaned_data["file"]
@@ -169,13 +180,22 @@ def upload(request: HttpRequest) -> HttpResponse:
             .first()
         )
         if item is not None:
-            messages.success(request, f"{item.title} is stored and searchable.")
+            messages.success(
+                request, _("%(title)s is stored and searchable.") % {"title": item.title}
+            )
             return redirect(item)
         rejected = stored.source.quarantine.filter(path__contains=stored.folder.name).first()
         if rejected is not None:
-            messages.error(request, f"{file.name} could not be read: {rejected.message}")
+            messages.error(
+                request,
+                _("%(file)s could not be read: %(error)s")
+                % {"file": file.name, "error": rejected.message},
+            )
         else:
-            messages.success(request, f"{file.name} is uploaded; it is stored on the next sync.")
+            messages.success(
+                request,
+                _("%(file)s is uploaded; it is stored on the next sync.") % {"file": file.name},
+            )
         return redirect("connectors:upload")
     recent = items_visible_to(reader).filter(
         source__kind="upload", metadata__uploaded_by=uploader_email

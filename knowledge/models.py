@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from colleagues.models import Identity
 from connectors.models import Source
@@ -19,12 +20,12 @@ class Container(models.Model):
     """A channel, DM, mail folder or document folder at a source."""
 
     class Kind(models.TextChoices):
-        CHANNEL = "channel", "Public channel"
-        PRIVATE_CHANNEL = "private_channel", "Private channel"
-        DM = "dm", "Direct message"
-        MPIM = "mpim", "Group direct message"
-        MAILBOX = "mailbox", "Mail folder"
-        FOLDER = "folder", "Document folder"
+        CHANNEL = "channel", _("Public channel")
+        PRIVATE_CHANNEL = "private_channel", _("Private channel")
+        DM = "dm", _("Direct message")
+        MPIM = "mpim", _("Group direct message")
+        MAILBOX = "mailbox", _("Mail folder")
+        FOLDER = "folder", _("Document folder")
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="containers")
     external_id = models.CharField(max_length=500)
@@ -70,9 +71,9 @@ class Item(models.Model):
     """One unit of captured knowledge: a Slack message, an email, a document."""
 
     class Kind(models.TextChoices):
-        MESSAGE = "message", "Message"
-        EMAIL = "email", "Email"
-        DOCUMENT = "document", "Document"
+        MESSAGE = "message", _("Message")
+        EMAIL = "email", _("Email")
+        DOCUMENT = "document", _("Document")
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="items")
     external_id = models.CharField(max_length=500)
@@ -181,9 +182,9 @@ class AuditEvent(models.Model):
     """
 
     class Result(models.TextChoices):
-        OK = "ok", "OK"
-        DENIED = "denied", "Denied"
-        FAILED = "failed", "Failed"
+        OK = "ok", _("OK")
+        DENIED = "denied", _("Denied")
+        FAILED = "failed", _("Failed")
 
     seq = models.PositiveBigIntegerField(unique=True)
     # Not auto_now_add: the time is part of the hash, so it is set before the hash is computed.
@@ -248,12 +249,12 @@ class RedactionRequest(models.Model):
     """
 
     class State(models.TextChoices):
-        REQUESTED = "requested", "Waiting for a curator"
+        REQUESTED = "requested", _("Waiting for a curator")
         # Approved, but a legal hold blocks the redaction (knowledge.redaction
         # .redaction_blocked_by); it is done once the hold lets it through.
-        APPROVED = "approved", "Approved, waiting for a hold to end"
-        REJECTED = "rejected", "Rejected"
-        DONE = "done", "Redacted"
+        APPROVED = "approved", _("Approved, waiting for a hold to end")
+        REJECTED = "rejected", _("Rejected")
+        DONE = "done", _("Redacted")
 
     # Not a foreign key: the request must survive the item's deletion.
     item_id = models.BigIntegerField(db_index=True)
@@ -339,14 +340,14 @@ class RetentionPolicy(models.Model):
     (knowledge/retention). Where several policies apply to an item, the longest wins."""
 
     class Scope(models.TextChoices):
-        SOURCE_KIND = "source_kind", "Every source of a kind"
-        SOURCE = "source", "One source"
-        CONTAINER = "container", "One channel or folder"
-        COLLEAGUE = "colleague", "What one colleague wrote"
-        DEPARTURE = "departure", "What departed colleagues wrote, counted from their departure"
+        SOURCE_KIND = "source_kind", _("Every source of a kind")
+        SOURCE = "source", _("One source")
+        CONTAINER = "container", _("One channel or folder")
+        COLLEAGUE = "colleague", _("What one colleague wrote")
+        DEPARTURE = "departure", _("What departed colleagues wrote, counted from their departure")
 
     class Action(models.TextChoices):
-        DELETE = "delete", "Delete"
+        DELETE = "delete", _("Delete")
 
     name = models.CharField(max_length=200)
     scope = models.CharField(max_length=16, choices=Scope.choices)
@@ -449,12 +450,12 @@ class ErasureRequest(models.Model):
     """
 
     class State(models.TextChoices):
-        REQUESTED = "requested", "Waiting for approval"
-        APPROVED = "approved", "Approved, erasing"
+        REQUESTED = "requested", _("Waiting for approval")
+        APPROVED = "approved", _("Approved, erasing")
         # Erased except what legal holds keep; finished once the holds end.
-        HELD = "held", "Erased except what legal holds keep"
-        DONE = "done", "Erased"
-        REJECTED = "rejected", "Rejected"
+        HELD = "held", _("Erased except what legal holds keep")
+        DONE = "done", _("Erased")
+        REJECTED = "rejected", _("Rejected")
 
     colleague = models.ForeignKey(
         "colleagues.Colleague",

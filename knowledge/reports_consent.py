@@ -121,7 +121,7 @@ def consent_rows(found: Iterable[Colleague]) -> list[list[str]]:
                 c.get_consent_display(),
                 f"{at.astimezone(UTC):%Y-%m-%d %H:%M}" if at else "never recorded",
                 by,
-                Consent(previous).label if previous in Consent.values else "",
+                str(Consent(previous).label) if previous in Consent.values else "",
             ]
         )
     return rows

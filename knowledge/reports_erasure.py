@@ -56,7 +56,7 @@ def erasure_report(found: list[ErasureRequest]) -> Report:
     """These requests (`requests()`) with their latest certificates' figures, and the count
     per state; the table's rows are in the order of `found`."""
     per_state = [
-        (label, sum(1 for r in found if r.state == value))
+        (str(label), sum(1 for r in found if r.state == value))
         for value, label in ErasureRequest.State.choices
     ]
     table = Table(

@@ -14,6 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from colleagues.models import Colleague
 from knowledge import audit, reports, reports_consent, reports_erasure, reports_retention
@@ -44,7 +46,7 @@ def _auditor(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)  # login_required
     if not user.has_perm(PERMISSION):
-        raise PermissionDenied("audit reports are for auditors and HR")
+        raise PermissionDenied(gettext("Audit reports are for auditors and HR."))
     return user
 
 
@@ -101,7 +103,7 @@ def _report_chart(report: Report) -> str:
 
 
 def _chart(title: str, counts: list[tuple[date, int]]) -> str:
-    labels = [f"{day:%d %b}" for day, _ in counts]
+    labels = [date_format(day, "MONTH_DAY_FORMAT") for day, _ in counts]
     every = max(1, len(labels) // 8)
     return bar_chart(title, labels, [n for _, n in counts], every_label=every)
 
@@ -130,7 +132,9 @@ def audit_events(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "page": page,
             "actions": reports.actions_recorded(),
-            "chart": _chart("Events per day", reports.events_per_day(found, filters.period)),
+            "chart": _chart(
+                gettext("Events per day"), reports.events_per_day(found, filters.period)
+            ),
             "query": query.urlencode(),
         },
     )
@@ -183,7 +187,7 @@ def _access_page(
         action__in=reports.ACCESS_ACTIONS
     )
     chart = _chart(
-        "Questions, who-knows searches and exports per day",
+        gettext("Questions, who-knows searches and exports per day"),
         reports.events_per_day(access_events, period),
     )
     return render(
@@ -219,8 +223,8 @@ def audit_retention(request: HttpRequest) -> HttpResponse:
         return download
     policies, soonest, holds, _ = report.tables
     chart = bar_chart(
-        "Items expiring per month",
-        [f"{month:%b %y}" for month, _ in found.months],
+        gettext("Items expiring per month"),
+        [date_format(month, "YEAR_MONTH_FORMAT") for month, _ in found.months],
         [n for _, n in found.months],
         every_label=2,
     )
@@ -269,7 +273,7 @@ def audit_consent(request: HttpRequest) -> HttpResponse:
             "rows": reports_consent.consent_rows(page.object_list),
             "per_state": per_state,
             "chart": bar_chart(
-                "Colleagues per consent state",
+                gettext("Colleagues per consent state"),
                 [label for _, label, _ in per_state],
                 [n for _, _, n in per_state],
             ),

@@ -11,6 +11,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
@@ -31,25 +33,32 @@ FINISHED_SHOWN = 100
 class RequestForm(forms.Form):
     colleague = forms.ModelChoiceField(
         Colleague.objects.filter(status=Colleague.Status.DEPARTED).order_by("name"),
-        help_text="Only people who have left can be erased.",
+        label=gettext_lazy("Colleague"),
+        help_text=gettext_lazy("Only people who have left can be erased."),
     )
     label = forms.CharField(
         max_length=200,
-        label="Case label",
-        help_text="A case or ticket number; never the person's name: it outlives them.",
+        label=gettext_lazy("Case label"),
+        help_text=gettext_lazy(
+            "A case or ticket number; never the person's name: it outlives them."
+        ),
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, label=gettext_lazy("Reason")
+    )
 
 
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    decision = forms.ChoiceField(
+        choices=[("approve", gettext_lazy("Approve")), ("reject", gettext_lazy("Reject"))]
+    )
     reason = forms.CharField(max_length=1000, required=False)
 
 
 def _hr(request: HttpRequest) -> User:
     user: User | AnonymousUser = request.user
     if not isinstance(user, User) or not can_erase(user):
-        raise PermissionDenied("Only an HR admin handles erasure requests.")
+        raise PermissionDenied(_("Only an HR admin handles erasure requests."))
     return user
 
 
@@ -83,7 +92,9 @@ def erasure_requests(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             messages.success(
-                request, f"Erasure request #{created.pk} waits for another HR admin's approval."
+                request,
+                _("Erasure request #%(number)s waits for another HR admin's approval.")
+                % {"number": created.pk},
             )
             return redirect("knowledge:erasure_request", pk=created.pk)
     return _list(request, form, status=400)
@@ -116,15 +127,18 @@ def decide_erasure(request: HttpRequest, pk: int) -> HttpResponse:
     erasure = get_object_or_404(ErasureRequest, pk=pk)
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose approve or reject.")
+        messages.error(request, _("Choose approve or reject."))
         return redirect("knowledge:erasure_request", pk=pk)
     try:
         if form.cleaned_data["decision"] == "approve":
             approve_erasure(erasure, approver=user, reason=form.cleaned_data["reason"])
-            messages.success(request, f"Erasure request #{pk} approved: the erasure runs now.")
+            messages.success(
+                request,
+                _("Erasure request #%(number)s approved: the erasure runs now.") % {"number": pk},
+            )
         else:
             reject_erasure(erasure, approver=user, reason=form.cleaned_data["reason"])
-            messages.success(request, f"Erasure request #{pk} rejected.")
+            messages.success(request, _("Erasure request #%(number)s rejected.") % {"number": pk})
     except ErasureRefused as exc:
         messages.error(request, str(exc))
     return redirect("knowledge:erasure_request", pk=pk)

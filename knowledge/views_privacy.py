@@ -10,6 +10,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import Promise as StrPromise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from colleagues.access import own_colleague
@@ -32,21 +35,21 @@ ITEMS_PER_PAGE = 25
 REASON_CHARS = 1000
 
 # What each consent state means for the person reading "My data".
-CONSENT_EXPLANATIONS: dict[str, str] = {
-    Colleague.Consent.NOT_REQUIRED: (
+CONSENT_EXPLANATIONS: dict[str, StrPromise] = {
+    Colleague.Consent.NOT_REQUIRED: gettext_lazy(
         "Your organisation's policy allows your work messages, mail and documents to be "
         "captured without asking you first. You can still see everything captured below and "
         "ask for any item to be removed."
     ),
-    Colleague.Consent.REQUIRED: (
+    Colleague.Consent.REQUIRED: gettext_lazy(
         "Your consent is required before your work is captured, and it has not been recorded "
         "yet. Ask HR to record your answer; until then you can see here what was captured."
     ),
-    Colleague.Consent.GIVEN: (
+    Colleague.Consent.GIVEN: gettext_lazy(
         "You agreed that your work messages, mail and documents may be captured. You can see "
         "everything captured below and ask for any item to be removed."
     ),
-    Colleague.Consent.REFUSED: (
+    Colleague.Consent.REFUSED: gettext_lazy(
         "You refused capture. If anything of yours is listed below, ask for it to be removed, "
         "or tell HR."
     ),
@@ -95,7 +98,8 @@ def ask_redaction(request: HttpRequest, item_id: int) -> HttpResponse:
     redaction = request_redaction(item, user=user, reason=reason)
     messages.success(
         request,
-        f"Your request to remove item #{redaction.item_id} is waiting for a curator.",
+        _("Your request to remove item #%(number)s is waiting for a curator.")
+        % {"number": redaction.item_id},
     )
     return redirect("knowledge:my_data")
 
@@ -104,7 +108,7 @@ def ask_redaction(request: HttpRequest, item_id: int) -> HttpResponse:
 def redaction_queue(request: HttpRequest) -> HttpResponse:
     """Requests waiting for a decision, and the latest decided; for curators only."""
     if not can_curate(request.user):
-        raise PermissionDenied("Only a knowledge curator or HR admin decides on redactions.")
+        raise PermissionDenied(_("Only a knowledge curator or HR admin decides on redactions."))
     decided = (
         RedactionRequest.objects.filter(
             state__in=[RedactionRequest.State.REJECTED, RedactionRequest.State.DONE]
@@ -125,7 +129,7 @@ def decide_redaction(request: HttpRequest, pk: int) -> HttpResponse:
     """Approve (which redacts the item) or reject a request, with a reason."""
     user = _user(request)
     if not can_curate(user):
-        raise PermissionDenied("Only a knowledge curator or HR admin decides on redactions.")
+        raise PermissionDenied(_("Only a knowledge curator or HR admin decides on redactions."))
     redaction = get_object_or_404(RedactionRequest, pk=pk)
     reason = request.POST.get("reason", "")[:REASON_CHARS]
     decision = request.POST.get("decision", "")
@@ -133,18 +137,26 @@ def decide_redaction(request: HttpRequest, pk: int) -> HttpResponse:
         if decision == "approve":
             redaction = approve_request(redaction, curator=user, reason=reason)
             if redaction.state == RedactionRequest.State.DONE:
-                messages.success(request, f"Item #{redaction.item_id} is redacted everywhere.")
+                messages.success(
+                    request,
+                    _("Item #%(number)s is redacted everywhere.") % {"number": redaction.item_id},
+                )
             else:
                 messages.warning(
                     request,
-                    f"Approved, but item #{redaction.item_id} is held; approve again once the "
-                    "hold has ended.",
+                    _(
+                        "Approved, but item #%(number)s is held; approve again once the "
+                        "hold has ended."
+                    )
+                    % {"number": redaction.item_id},
                 )
         elif decision == "reject":
             reject_request(redaction, curator=user, reason=reason)
-            messages.success(request, f"Rejected; item #{redaction.item_id} stays.")
+            messages.success(
+                request, _("Rejected; item #%(number)s stays.") % {"number": redaction.item_id}
+            )
         else:
-            messages.error(request, "Choose approve or reject.")
+            messages.error(request, _("Choose approve or reject."))
     except RedactionRefused as exc:
         messages.error(request, str(exc))
     return redirect("knowledge:redaction_queue")

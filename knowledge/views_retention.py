@@ -13,6 +13,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
@@ -25,47 +27,63 @@ PERMISSION = "colleagues.manage_grants"
 
 
 class PolicyForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    scope = forms.ChoiceField(choices=RetentionPolicy.Scope.choices)
-    keep_days = forms.IntegerField(min_value=1, label="Keep (days)")
-    source_kind = forms.CharField(max_length=32, required=False, label="Source kind")
-    source = forms.ModelChoiceField(Source.objects.order_by("name"), required=False)
+    name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
+    scope = forms.ChoiceField(choices=RetentionPolicy.Scope.choices, label=gettext_lazy("Scope"))
+    keep_days = forms.IntegerField(min_value=1, label=gettext_lazy("Keep (days)"))
+    source_kind = forms.CharField(max_length=32, required=False, label=gettext_lazy("Source kind"))
+    source = forms.ModelChoiceField(
+        Source.objects.order_by("name"), required=False, label=gettext_lazy("Source")
+    )
     container = forms.ModelChoiceField(
         Container.objects.select_related("source").order_by("name"),
         required=False,
-        label="Channel or folder",
+        label=gettext_lazy("Channel or folder"),
     )
     colleague = forms.ModelChoiceField(
         Colleague.objects.order_by("name"),
         required=False,
-        help_text="For the colleague scope; for departure, only this leaver (empty: all).",
+        label=gettext_lazy("Colleague"),
+        help_text=gettext_lazy(
+            "For the colleague scope; for departure, only this leaver (empty: all)."
+        ),
     )
 
 
 class HoldForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
-    colleague = forms.ModelChoiceField(
-        Colleague.objects.order_by("name"), required=False, help_text="What they wrote."
+    name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, label=gettext_lazy("Reason")
     )
-    source = forms.ModelChoiceField(Source.objects.order_by("name"), required=False)
+    colleague = forms.ModelChoiceField(
+        Colleague.objects.order_by("name"),
+        required=False,
+        label=gettext_lazy("Colleague"),
+        help_text=gettext_lazy("What they wrote."),
+    )
+    source = forms.ModelChoiceField(
+        Source.objects.order_by("name"), required=False, label=gettext_lazy("Source")
+    )
     container = forms.ModelChoiceField(
         Container.objects.select_related("source").order_by("name"),
         required=False,
-        label="Channel or folder",
+        label=gettext_lazy("Channel or folder"),
     )
     created_from = forms.DateField(
-        required=False, label="Created from", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=gettext_lazy("Created from"),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     created_until = forms.DateField(
-        required=False, label="Created until", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=gettext_lazy("Created until"),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
 
 
 def _hr(request: HttpRequest) -> User:
     user: User | AnonymousUser = request.user
     if not isinstance(user, User) or not user.is_active or not user.has_perm(PERMISSION):
-        raise PermissionDenied("Only an HR admin manages retention and legal holds.")
+        raise PermissionDenied(_("Only an HR admin manages retention and legal holds."))
     return user
 
 
@@ -111,7 +129,10 @@ def add_policy(request: HttpRequest) -> HttpResponse:
         except PolicyRefused as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Policy {policy.name!r} is in force from the next purge.")
+            messages.success(
+                request,
+                _("Policy %(name)r is in force from the next purge.") % {"name": policy.name},
+            )
             return redirect("knowledge:retention")
     return _page(request, policy_form=form, status=400)
 
@@ -128,7 +149,9 @@ def place_legal_hold(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             messages.success(
-                request, f"Legal hold #{hold.pk} is in force: nothing it covers is deleted."
+                request,
+                _("Legal hold #%(number)s is in force: nothing it covers is deleted.")
+                % {"number": hold.pk},
             )
             return redirect("knowledge:retention")
     return _page(request, hold_form=form, status=400)
@@ -141,6 +164,7 @@ def release_legal_hold(request: HttpRequest, pk: int) -> HttpResponse:
     hold = release_hold(get_object_or_404(LegalHold, pk=pk), actor=user)
     messages.success(
         request,
-        f"Legal hold #{hold.pk} released: what it covered may be deleted at the next purge.",
+        _("Legal hold #%(number)s released: what it covered may be deleted at the next purge.")
+        % {"number": hold.pk},
     )
     return redirect("knowledge:retention")

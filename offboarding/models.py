@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class OffboardingCase(models.Model):
@@ -12,28 +13,28 @@ class OffboardingCase(models.Model):
     the state machine; nothing else changes `state`)."""
 
     class State(models.TextChoices):
-        PLANNED = "planned", "Planned"
-        NOTIFIED = "notified", "Notified"
-        CAPTURING = "capturing", "Capturing"
-        IN_REVIEW = "in_review", "In review"
-        PUBLISHED = "published", "Published"
-        RETAINED = "retained", "Retained"
-        ARCHIVED = "archived", "Archived"
-        ERASED = "erased", "Erased"
+        PLANNED = "planned", _("Planned")
+        NOTIFIED = "notified", _("Notified")
+        CAPTURING = "capturing", _("Capturing")
+        IN_REVIEW = "in_review", _("In review")
+        PUBLISHED = "published", _("Published")
+        RETAINED = "retained", _("Retained")
+        ARCHIVED = "archived", _("Archived")
+        ERASED = "erased", _("Erased")
 
     class Trigger(models.TextChoices):
-        UI = "ui", "Opened by HR in the intranet"
-        API = "api", "Opened through the API"
-        WEBHOOK = "webhook", "Opened by the HR system"
-        DIRECTORY = "directory", "Opened by the directory sync (account disabled)"
+        UI = "ui", _("Opened by HR in the intranet")
+        API = "api", _("Opened through the API")
+        WEBHOOK = "webhook", _("Opened by the HR system")
+        DIRECTORY = "directory", _("Opened by the directory sync (account disabled)")
 
     class Access(models.TextChoices):
         """Who may open the published package, besides those who always may (roles.py)."""
 
-        TEAM = "team", "Their manager and department"
-        DEPARTMENT = "department", "Their department"
-        ORGANISATION = "organisation", "Everyone in the organisation"
-        NAMED = "named", "Only people granted access by name"
+        TEAM = "team", _("Their manager and department")
+        DEPARTMENT = "department", _("Their department")
+        ORGANISATION = "organisation", _("Everyone in the organisation")
+        NAMED = "named", _("Only people granted access by name")
 
     # Empty once the person is erased; `subject_label` then names the case.
     colleague = models.ForeignKey(
@@ -91,19 +92,19 @@ class OffboardingCase(models.Model):
 class Step(models.TextChoices):
     """The kinds of checklist step; each is done by what its key names (offboarding/cases.py)."""
 
-    CONNECT_SOURCES = "connect_sources", "Connect and scope the sources"
-    CAPTURE = "capture", "Capture this person's data"
-    EXIT_INTERVIEW = "exit_interview", "Exit interview on the gaps in their package"
-    SUCCESSORS = "successors", "Name successors per area and system"
-    REVIEW = "review", "Manager review and redaction"
-    PUBLISH = "publish", "Publish with an access policy"
-    SET_RETENTION = "set_retention", "Set retention"
+    CONNECT_SOURCES = "connect_sources", _("Connect and scope the sources")
+    CAPTURE = "capture", _("Capture this person's data")
+    EXIT_INTERVIEW = "exit_interview", _("Exit interview on the gaps in their package")
+    SUCCESSORS = "successors", _("Name successors per area and system")
+    REVIEW = "review", _("Manager review and redaction")
+    PUBLISH = "publish", _("Publish with an access policy")
+    SET_RETENTION = "set_retention", _("Set retention")
 
 
 class Responsible(models.TextChoices):
-    HR = "hr", "HR"
-    MANAGER = "manager", "Manager"
-    PERSON = "person", "The person leaving"
+    HR = "hr", _("HR")
+    MANAGER = "manager", _("Manager")
+    PERSON = "person", _("The person leaving")
 
 
 class ChecklistTemplateStep(models.Model):
@@ -111,8 +112,8 @@ class ChecklistTemplateStep(models.Model):
     or after the case's last day or account-removal date. HR edits these."""
 
     class RelativeTo(models.TextChoices):
-        LAST_DAY = "last_day", "the last day"
-        ACCOUNT_REMOVAL = "account_removal", "the account removal"
+        LAST_DAY = "last_day", _("the last day")
+        ACCOUNT_REMOVAL = "account_removal", _("the account removal")
 
     step = models.CharField(max_length=32, choices=Step.choices, unique=True)
     title = models.CharField(max_length=200)
@@ -177,10 +178,10 @@ class CaptureRun(models.Model):
     """Capturing one person's data from one source for a case, with its progress."""
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     case = models.ForeignKey(OffboardingCase, on_delete=models.CASCADE, related_name="captures")
     source = models.ForeignKey("connectors.Source", on_delete=models.CASCADE, related_name="+")

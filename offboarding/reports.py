@@ -64,7 +64,7 @@ def offboarding_report(today: date | None = None) -> Report:
         for case in found
     ]
     per_state = [
-        (label, sum(1 for c in found if c.state == value))
+        (str(label), sum(1 for c in found if c.state == value))
         for value, label in OffboardingCase.State.choices
     ]
     table = Table(

@@ -19,6 +19,8 @@ from django.forms import modelformset_factory
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
@@ -36,25 +38,32 @@ ITEMS_PER_PAGE = 50
 
 
 class OpenCaseForm(forms.Form):
-    colleague = forms.ModelChoiceField(Colleague.objects.order_by("name"))
-    last_day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    colleague = forms.ModelChoiceField(
+        Colleague.objects.order_by("name"), label=gettext_lazy("Colleague")
+    )
+    last_day = forms.DateField(
+        label=gettext_lazy("Last day"), widget=forms.DateInput(attrs={"type": "date"})
+    )
     account_removal_on = forms.DateField(
         required=False,
-        label="Accounts removed on",
+        label=gettext_lazy("Accounts removed on"),
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Capture must finish before this day.",
+        help_text=gettext_lazy("Capture must finish before this day."),
     )
     access_policy = forms.ChoiceField(
-        choices=OffboardingCase.Access.choices, label="Who may open the published package"
+        choices=OffboardingCase.Access.choices,
+        label=gettext_lazy("Who may open the published package"),
     )
 
 
 class SuccessorForm(forms.Form):
-    area = forms.CharField(max_length=200, label="Area or system")
+    area = forms.CharField(max_length=200, label=gettext_lazy("Area or system"))
     successor = forms.ModelChoiceField(
-        Colleague.objects.filter(status=Colleague.Status.CURRENT).order_by("name"), required=False
+        Colleague.objects.filter(status=Colleague.Status.CURRENT).order_by("name"),
+        required=False,
+        label=gettext_lazy("Successor"),
     )
-    note = forms.CharField(max_length=1000, required=False)
+    note = forms.CharField(max_length=1000, required=False, label=gettext_lazy("Note"))
 
 
 TemplateFormSet = modelformset_factory(
@@ -73,7 +82,7 @@ def _user(request: HttpRequest) -> User:
 def _hr(request: HttpRequest) -> User:
     user = _user(request)
     if not cases.can_manage(user):
-        raise PermissionDenied("Only HR runs offboarding.")
+        raise PermissionDenied(_("Only HR runs offboarding."))
     return user
 
 
@@ -85,7 +94,7 @@ def _case_for(request: HttpRequest, pk: int) -> tuple[User, OffboardingCase]:
         pk=pk,
     )
     if not (cases.can_manage(user) or review.can_review(user, case)):
-        raise PermissionDenied("This offboarding case is for HR, the person and their manager.")
+        raise PermissionDenied(_("This offboarding case is for HR, the person and their manager."))
     return user, case
 
 
@@ -121,7 +130,7 @@ def _dashboard(request: HttpRequest, form: OpenCaseForm, *, status: int = 200) -
     per_state = dict(
         OffboardingCase.objects.values_list("state").annotate(n=Count("pk")).order_by()
     )
-    counts = [(label, per_state.get(value, 0)) for value, label in State.choices]
+    counts = [(str(label), per_state.get(value, 0)) for value, label in State.choices]
     closed = OffboardingCase.objects.filter(state__in=[State.ARCHIVED, State.ERASED]).order_by(
         "-updated_at"
     )[:50]
@@ -130,7 +139,7 @@ def _dashboard(request: HttpRequest, form: OpenCaseForm, *, status: int = 200) -
         "closed": closed,
         "overdue": sum(c.overdue for c in open_cases),
         "chart": bar_chart(
-            "Cases per state", [label for label, _ in counts], [n for _, n in counts]
+            _("Cases per state"), [label for label, __ in counts], [n for __, n in counts]
         ),
         "form": form,
         "today": today,
@@ -160,7 +169,10 @@ def open_new_case(request: HttpRequest) -> HttpResponse:
         except CaseRefused as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Offboarding case #{case.pk} opened with its checklist.")
+            messages.success(
+                request,
+                _("Offboarding case #%(number)s opened with its checklist.") % {"number": case.pk},
+            )
             return redirect(case)
     return _dashboard(request, form, status=400)
 
@@ -208,7 +220,11 @@ def move_case(request: HttpRequest, pk: int) -> HttpResponse:
     except CaseRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Case #{case.pk} is {case.get_state_display().lower()}.")
+        messages.success(
+            request,
+            _("Case #%(number)s is %(state)s.")
+            % {"number": case.pk, "state": case.get_state_display().lower()},
+        )
     return redirect(case)
 
 
@@ -217,7 +233,7 @@ def move_case(request: HttpRequest, pk: int) -> HttpResponse:
 def tick_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     user, case = _case_for(request, pk)
     if not cases.can_manage(user) and step not in (Step.SUCCESSORS, Step.EXIT_INTERVIEW):
-        raise PermissionDenied("HR ticks off this step.")
+        raise PermissionDenied(_("HR ticks off this step."))
     try:
         cases.complete_step(case, step, actor=user, note=request.POST.get("note", ""))
     except CaseRefused as exc:
@@ -232,14 +248,22 @@ def start_capture(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_object_or_404(OffboardingCase, pk=pk)
     chosen = Source.objects.filter(pk__in=request.POST.getlist("sources")).exclude(kind="upload")
     if not chosen:
-        messages.error(request, "Choose the sources to capture from.")
+        messages.error(request, _("Choose the sources to capture from."))
         return redirect(case)
     try:
         runs = capture.start_capture(case, sources=list(chosen), actor=user)
     except CaseRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Capture started from {len(runs)} sources.")
+        messages.success(
+            request,
+            ngettext(
+                "Capture started from %(count)d source.",
+                "Capture started from %(count)d sources.",
+                len(runs),
+            )
+            % {"count": len(runs)},
+        )
     return redirect(case)
 
 
@@ -256,9 +280,9 @@ def add_successor(request: HttpRequest, pk: int) -> HttpResponse:
             note=form.cleaned_data["note"],
             actor=user,
         )
-        messages.success(request, "Handover map updated.")
+        messages.success(request, _("Handover map updated."))
     else:
-        messages.error(request, "Name the area or system.")
+        messages.error(request, _("Name the area or system."))
     return redirect(case)
 
 
@@ -272,7 +296,10 @@ def retain(request: HttpRequest, pk: int) -> HttpResponse:
     except (CaseRefused, ValueError) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"What they wrote is kept {case.retention_days} days.")
+        messages.success(
+            request,
+            _("What they wrote is kept %(days)s days.") % {"days": case.retention_days},
+        )
     return redirect(case)
 
 
@@ -306,7 +333,7 @@ def redact(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     except (RedactionRefused, CaseRefused, PermissionDenied) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The item is removed everywhere.")
+        messages.success(request, _("The item is removed everywhere."))
     return redirect("offboarding:review", pk=case.pk)
 
 
@@ -319,7 +346,7 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
     except (CaseRefused, PermissionDenied) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Review approved: HR can publish the package.")
+        messages.success(request, _("Review approved: HR can publish the package."))
     return redirect("offboarding:review", pk=case.pk)
 
 
@@ -333,7 +360,10 @@ def publish(request: HttpRequest, pk: int) -> HttpResponse:
     except (CaseRefused, BuildRefused) as exc:
         messages.error(request, str(exc))
         return redirect("offboarding:review", pk=case.pk)
-    messages.success(request, f"Package published ({case.get_access_policy_display().lower()}).")
+    messages.success(
+        request,
+        _("Package published (%(policy)s).") % {"policy": case.get_access_policy_display().lower()},
+    )
     return redirect(case)
 
 
@@ -349,7 +379,7 @@ def template(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and formset.is_valid():
         formset.save()
-        messages.success(request, "Checklist template saved: new cases follow it.")
+        messages.success(request, _("Checklist template saved: new cases follow it."))
         return redirect("offboarding:template")
     status = 400 if request.method == "POST" else 200
     return render(request, "offboarding/template.html", {"formset": formset}, status=status)
@@ -360,5 +390,5 @@ def bus_factor(request: HttpRequest) -> HttpResponse:
     """Areas and systems only one person writes about, those of people leaving first."""
     user = _hr(request)
     if not user.has_perm("colleagues.view_all_packages"):
-        raise PermissionDenied("The bus-factor view reads every package.")
+        raise PermissionDenied(_("The bus-factor view reads every package."))
     return render(request, "offboarding/bus_factor.html", {"topics": handover.bus_factor()})

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from colleagues.models import Colleague
 
@@ -24,10 +25,10 @@ class SkillPackage(models.Model):
     """
 
     class Status(models.TextChoices):
-        FRESH = "fresh", "Up to date"
-        STALE = "stale", "Waiting for a rebuild"
-        BUILDING = "building", "Building"
-        FAILED = "failed", "Last build failed"
+        FRESH = "fresh", _("Up to date")
+        STALE = "stale", _("Waiting for a rebuild")
+        BUILDING = "building", _("Building")
+        FAILED = "failed", _("Last build failed")
 
     colleague = models.OneToOneField(
         Colleague, on_delete=models.CASCADE, related_name="skill_package"
@@ -55,10 +56,10 @@ class SkillVersion(models.Model):
     """One immutable build of a package: the analysis and the files rendered from it."""
 
     class Reason(models.TextChoices):
-        BUILD = "build", "Build"
-        NEW_MATERIAL = "new_material", "Rebuilt for new material"
-        CORRECTION = "correction", "Correction"
-        ROLLBACK = "rollback", "Rollback"
+        BUILD = "build", _("Build")
+        NEW_MATERIAL = "new_material", _("Rebuilt for new material")
+        CORRECTION = "correction", _("Correction")
+        ROLLBACK = "rollback", _("Rollback")
 
     package = models.ForeignKey(SkillPackage, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
@@ -106,8 +107,8 @@ class Correction(models.Model):
     """
 
     class Kind(models.TextChoices):
-        STYLE = "style", "How they write"
-        WORK = "work", "What they know or do"
+        STYLE = "style", _("How they write")
+        WORK = "work", _("What they know or do")
 
     package = models.ForeignKey(SkillPackage, on_delete=models.CASCADE, related_name="corrections")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from colleagues.access import (
@@ -83,7 +84,10 @@ def overview(request: HttpRequest) -> HttpResponse:
 def rebuild_all(request: HttpRequest) -> HttpResponse:
     queued = request_rebuild_all()
     tasks.queue_rebuild()
-    messages.success(request, f"Rebuilding {queued} packages; this page follows their progress.")
+    messages.success(
+        request,
+        _("Rebuilding %(count)s packages; this page follows their progress.") % {"count": queued},
+    )
     return redirect("skills:overview")
 
 
@@ -160,18 +164,18 @@ def _shown(view: PackageView) -> dict[str, Any]:
     activity = style.get("activity", {})
     charts = {
         "hours": bar_chart(
-            "Messages by hour of day, UTC",
+            _("Messages by hour of day, UTC"),
             [f"{h:02d}" for h in range(24)],
             activity.get("hours", []),
             every_label=3,
         ),
         "weekdays": bar_chart(
-            "Messages by weekday",
-            ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+            _("Messages by weekday"),
+            [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")],
             activity.get("weekdays", []),
         ),
         "lengths": bar_chart(
-            "Messages by length in words",
+            _("Messages by length in words"),
             [b["label"] for b in length.get("histogram", [])],
             [b["count"] for b in length.get("histogram", [])],
         ),
@@ -180,13 +184,13 @@ def _shown(view: PackageView) -> dict[str, Any]:
     facts = []
     if words.get("count"):
         facts.append(
-            f"A typical message has {words['median']:.0f} words "
-            f"(half between {words['p25']:.0f} and {words['p75']:.0f})."
+            _("A typical message has %(median).0f words (half between %(low).0f and %(high).0f).")
+            % {"median": words["median"], "low": words["p25"], "high": words["p75"]}
         )
-    for key, title in (("greetings", "Greets with"), ("sign_offs", "Signs off with")):
+    for key, title in (("greetings", _("Greets with %s.")), ("sign_offs", _("Signs off with %s."))):
         forms = [f"“{f['form']}”" for f in style.get(key, {}).get("forms", [])[:3]]
         if forms:
-            facts.append(f"{title} {', '.join(forms)}.")
+            facts.append(title % ", ".join(forms))
     return {
         "expertise": [
             {
@@ -265,14 +269,17 @@ def correct(request: HttpRequest, slug: str) -> HttpResponse:
     skill_package = package_of(colleague)
     form = CorrectionForm(request.POST)
     if skill_package is None or not form.is_valid():
-        messages.error(request, "The correction needs a package and what is wrong or right.")
+        messages.error(request, _("The correction needs a package and what is wrong or right."))
         return redirect("skills:package", slug=slug)
     try:
         version = add_correction(skill_package, user=request.user, **form.cleaned_data)
     except CorrectionRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Correction recorded; version {version.number} applies it.")
+        messages.success(
+            request,
+            _("Correction recorded; version %(number)s applies it.") % {"number": version.number},
+        )
     return redirect("skills:package", slug=slug)
 
 
@@ -287,7 +294,10 @@ def withdraw(request: HttpRequest, slug: str, correction_id: int) -> HttpRespons
     if correction.created_by_id != request.user.pk:
         _curated(request, slug)
     version = withdraw_correction(correction, user=request.user)
-    messages.success(request, f"Correction withdrawn; version {version.number} is without it.")
+    messages.success(
+        request,
+        _("Correction withdrawn; version %(number)s is without it.") % {"number": version.number},
+    )
     return redirect("skills:package", slug=slug)
 
 
@@ -299,7 +309,11 @@ def restore(request: HttpRequest, slug: str, number: int) -> HttpResponse:
         version = rollback(skill_package, number=number, user=request.user)
     except SkillVersion.DoesNotExist as exc:
         raise Http404(str(exc)) from exc
-    messages.success(request, f"Version {version.number} restores version {number}.")
+    messages.success(
+        request,
+        _("Version %(number)s restores version %(old)s.")
+        % {"number": version.number, "old": number},
+    )
     return redirect("skills:package", slug=slug)
 
 
@@ -312,7 +326,10 @@ def build(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("skills:package", slug=slug)
     SkillPackage.objects.get_or_create(colleague=colleague)
     tasks.build_skill_package.delay(colleague.pk, request.user.pk)
-    messages.success(request, f"Building {colleague.name}'s package; this page shows its status.")
+    messages.success(
+        request,
+        _("Building %(name)s's package; this page shows its status.") % {"name": colleague.name},
+    )
     return redirect("skills:package", slug=slug)
 
 
