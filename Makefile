@@ -6,7 +6,8 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test lint typecheck check-deploy worker clean-demo llm-server ldap-headers
+.PHONY: install demo test lint typecheck check-deploy worker clean-demo llm-server ldap-headers \
+	messages
 
 $(INSTALLED): pyproject.toml
 	@$(MAKE) --no-print-directory ldap-headers
@@ -55,6 +56,14 @@ check-deploy: $(INSTALLED)
 	SECRET_KEY=check-deploy-$$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n') \
 	ALLOWED_HOSTS=colleague.example.com \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+## The intranet's Simplified Chinese (locale/zh_Hans): collect the strings marked in the code and
+## templates into django.po (translate the new, empty entries there), then compile django.mo,
+## which is committed with it. Needs GNU gettext (apt-get install gettext).
+messages: $(INSTALLED)
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --add-location file \
+		--ignore 'var/*' --ignore 'tests/*' --ignore 'bench/*' --ignore 'docs/*'
+	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore '$(VENV)/*'
 
 ## A Celery worker against CELERY_BROKER_URL.
 worker: $(INSTALLED)
