@@ -6,14 +6,18 @@ Every download is audited."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
@@ -22,6 +26,8 @@ from knowledge import audit, reports, reports_consent, reports_erasure, reports_
 from knowledge.reports import EventFilter, Period, Report, Table
 from knowledge.reports_consent import ConsentFilter
 from skills.charts import bar_chart
+
+View = Callable[[HttpRequest], HttpResponse]
 
 PERMISSION = "colleagues.view_audit_reports"
 EVENTS_PER_PAGE = 50
@@ -52,6 +58,20 @@ def _auditor(request: HttpRequest) -> User:
 
 def _period(request: HttpRequest) -> Period:
     return Period.parse(request.GET.get("from"), request.GET.get("to"))
+
+
+def _downloads_in_english(view: View) -> View:
+    """Serve CSV and PDF downloads in English whatever the page's language: they are records
+    read by scripts and other people, and the PDF's font (DejaVu) has no Chinese glyphs."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.GET.get("format", "") in ("csv", "pdf"):
+            with translation.override(settings.LANGUAGE_CODE):
+                return view(request)
+        return view(request)
+
+    return wrapper
 
 
 def _download(
@@ -109,6 +129,7 @@ def _chart(title: str, counts: list[tuple[date, int]]) -> str:
 
 
 @login_required
+@_downloads_in_english
 def audit_events(request: HttpRequest) -> HttpResponse:
     """The event log, filtered by action, actor, target and period, newest first."""
     user = _auditor(request)
@@ -141,6 +162,7 @@ def audit_events(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@_downloads_in_english
 def audit_packages(request: HttpRequest) -> HttpResponse:
     """Who asked about, was pointed to or exported which colleague's package, over a period."""
     user = _auditor(request)
@@ -161,6 +183,7 @@ def audit_packages(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@_downloads_in_english
 def audit_users(request: HttpRequest) -> HttpResponse:
     """What each user asked, was shown and exported, package by package, over a period."""
     user = _auditor(request)
@@ -212,6 +235,7 @@ def _access_page(
 
 
 @login_required
+@_downloads_in_english
 def audit_retention(request: HttpRequest) -> HttpResponse:
     """What the retention policies govern and when it expires, the items expiring soonest, and
     the legal holds in force with what they keep."""
@@ -244,6 +268,7 @@ def audit_retention(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@_downloads_in_english
 def audit_consent(request: HttpRequest) -> HttpResponse:
     """Every colleague's capture consent, when and by whom it last changed, and how many
     colleagues are in each state; filtered by state, department and status."""
@@ -286,6 +311,7 @@ def audit_consent(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@_downloads_in_english
 def audit_erasures(request: HttpRequest) -> HttpResponse:
     """Every erasure request with what its runs erased and what holds kept; with ?request=ID,
     that request's certificate of erasure (page, CSV or PDF)."""
@@ -320,6 +346,7 @@ def audit_erasures(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@_downloads_in_english
 def audit_offboarding(request: HttpRequest) -> HttpResponse:
     """Every offboarding case: state, dates, checklist progress, overdue steps, capture,
     publication and retention."""

@@ -237,3 +237,17 @@ def test_the_login_page_follows_the_browser(db: None) -> None:
     assert "<h1>登录</h1>" in page
     assert ">用户名</label>" in page
     assert ">English</button>" in page  # the switcher names each language in itself
+
+
+def test_audit_downloads_stay_in_english_under_a_chinese_page(db: None) -> None:
+    """CSV and PDF are records for scripts and other readers, and the PDF font has no Chinese."""
+    Colleague.objects.create(name="Dana Whitfield", slug="dana", email="dana@example.com")
+    client = Client()
+    client.force_login(make_user("auditor", roles=(Role.AUDITOR,)))  # type: ignore[arg-type]
+    page = client.get("/knowledge/audit/consent/", HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    assert "<h1>同意状态</h1>" in page.content.decode()
+    assert ">政策不要求<" in page.content.decode()
+    csv = client.get("/knowledge/audit/consent/?format=csv", HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    assert csv["Content-Type"].startswith("text/csv")
+    assert "Not required by policy" in csv.content.decode()
+    assert "政策" not in csv.content.decode()
