@@ -16,17 +16,17 @@ logged, never raised into the action that sent it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from functools import partial
+from functools import partial, wraps
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import Count, F, Prefetch, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -192,6 +192,19 @@ def _post_dm(client: WebClient, user_id: str, text: str) -> None:
 # What is said when.
 
 
+def _in_english(notify: Callable[[OffboardingCase], None]) -> Callable[[OffboardingCase], None]:
+    """Write the notice in LANGUAGE_CODE, as the rest of its text, whatever the language of the
+    page whose action set it off (a choice label would come out in Chinese)."""
+
+    @wraps(notify)
+    def wrapper(case: OffboardingCase) -> None:
+        with translation.override(settings.LANGUAGE_CODE):
+            notify(case)
+
+    return wrapper
+
+
+@_in_english
 def notify_opened(case: OffboardingCase) -> None:
     """Tell the HR admins and the person's manager that a case was opened (on commit)."""
     case = _with_people([case.pk])[case.pk]
@@ -218,6 +231,7 @@ def notify_opened(case: OffboardingCase) -> None:
     )
 
 
+@_in_english
 def notify_published(case: OffboardingCase) -> None:
     """Tell the manager and the named successors that the person's package is published (on
     commit); successors learn how many areas they take over, not which."""

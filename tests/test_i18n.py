@@ -14,9 +14,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.test import Client
 from django.utils.translation.template import templatize
 
@@ -251,3 +253,24 @@ def test_audit_downloads_stay_in_english_under_a_chinese_page(db: None) -> None:
     assert csv["Content-Type"].startswith("text/csv")
     assert "Not required by policy" in csv.content.decode()
     assert "政策" not in csv.content.decode()
+
+
+def test_a_case_opened_from_a_chinese_page_notifies_hr_in_english(
+    db: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Notices are English text; the choice labels in them must not come out in Chinese."""
+    leaver = Colleague.objects.create(name="Omar Haddad", slug="omar", email="omar@example.com")
+    hr = make_user("hr", roles=(Role.HR_ADMIN,), email="hr@example.com")
+    client = Client()
+    client.force_login(hr)  # type: ignore[arg-type]
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(
+            "/offboarding/cases/",
+            {"colleague": leaver.pk, "last_day": "2026-12-18", "access_policy": "team"},
+            HTTP_ACCEPT_LANGUAGE="zh-Hans",
+            follow=True,
+        )
+    assert "已创建，并附带检查清单。" in page.content.decode()  # the page's message
+    [notice] = mail.outbox
+    assert "Opened by HR in the intranet." in notice.body
+    assert "由 HR 在内网创建" not in notice.body
