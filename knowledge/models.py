@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from colleagues.models import Identity
@@ -305,13 +307,18 @@ class RedactionRequest(models.Model):
     def item_description(self) -> str:
         """What the item was, without anything it said: "Message in a direct message from
         acme-slack, 3 Mar 2025"."""
-        place = ""
+        values = {
+            "kind": Item.Kind(self.item_kind).label,
+            "source": self.item_source,
+            "day": date_format(self.item_created_at, "DATE_FORMAT"),
+        }
         if self.item_container_kind:
-            place = f" in a {Container.Kind(self.item_container_kind).label.lower()}"
-        return (
-            f"{Item.Kind(self.item_kind).label}{place} from {self.item_source}, "
-            f"{self.item_created_at.day} {self.item_created_at:%b %Y}"
-        )
+            place = Container.Kind(self.item_container_kind).label.lower()
+            return gettext("%(kind)s in a %(place)s from %(source)s, %(day)s") % {
+                **values,
+                "place": place,
+            }
+        return gettext("%(kind)s from %(source)s, %(day)s") % values
 
 
 class RedactedDocument(models.Model):

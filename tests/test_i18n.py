@@ -24,8 +24,11 @@ from django.utils.translation.template import templatize
 
 from colleagues.models import Colleague
 from colleagues.roles import Role
+from knowledge.models import Item
 from tests.factories import make_user
 from tests.i18n_lint import untranslated
+from tests.knowledge.conftest import Org
+from tests.knowledge.conftest import org as org  # the fixture
 
 ROOT = Path(settings.BASE_DIR)
 TEMPLATES = ROOT / "templates"
@@ -274,3 +277,13 @@ def test_a_case_opened_from_a_chinese_page_notifies_hr_in_english(
     [notice] = mail.outbox
     assert "Opened by HR in the intranet." in notice.body
     assert "由 HR 在内网创建" not in notice.body
+
+
+def test_an_item_page_says_in_chinese_what_it_is_and_how_long_it_is_kept(org: Org) -> None:
+    item = Item.objects.filter(body__contains="terraform pipeline").get()
+    client = Client()
+    client.force_login(org.carol_user)  # type: ignore[arg-type]
+    page = client.get(item.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "来自 acme-slack 的消息" in page
+    assert "保留：没有适用的保留策略。" in page
+    assert ">返回搜索</a>" in page

@@ -16,13 +16,14 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from colleagues.models import Colleague
 from connectors.models import Source
 from knowledge import audit
 from knowledge.audit import Actor, login_user
 from knowledge.models import Container, Item, LegalHold, RetentionPolicy
-from knowledge.retention.holds import describe, holds_covering, start_of
+from knowledge.retention.holds import holds_covering, start_of
 
 CREATED = "retention_policy_created"
 CHANGED = "retention_policy_changed"
@@ -120,20 +121,38 @@ class Expiry:
 
     @property
     def explanation(self) -> str:
-        """ "Expires on 2027-03-01 because of policy 'Slack 2 years'." and the like."""
+        """ "Expires on 2027-03-01 because of policy 'Slack 2 years'." and the like, in the
+        active language (the item page; commands and the API's default: English)."""
         if self.expires_at is None or self.policy is None:
-            kept = "Kept: no retention policy applies."
+            kept = gettext("Kept: no retention policy applies.")
         else:
-            verb = "Expired" if self.expired else "Expires"
-            longest = f", the longest of {self.policies} policies" if self.policies > 1 else ""
-            kept = (
-                f"{verb} on {self.expires_at:%Y-%m-%d} because of policy "
-                f"{self.policy.name!r} (keep {self.policy.keep_days} days "
-                f"{_counted_from(self.policy)}{longest})."
-            )
+            if self.expired:
+                sentence = gettext(
+                    "Expired on %(day)s because of policy %(policy)s "
+                    "(keep %(days)s days %(counted)s%(longest)s)."
+                )
+            else:
+                sentence = gettext(
+                    "Expires on %(day)s because of policy %(policy)s "
+                    "(keep %(days)s days %(counted)s%(longest)s)."
+                )
+            longest = gettext(", the longest of %(count)s policies") if self.policies > 1 else ""
+            kept = sentence % {
+                "day": f"{self.expires_at:%Y-%m-%d}",
+                "policy": repr(self.policy.name),
+                "days": self.policy.keep_days,
+                "counted": _counted_from(self.policy),
+                "longest": longest % {"count": self.policies} if longest else "",
+            }
         if self.holds:
-            named = ", ".join(describe(hold) for hold in self.holds)
-            return f"{kept} Not deleted while held by {named}."
+            named = ", ".join(
+                gettext("legal hold #%(number)s %(name)s") % {"number": h.pk, "name": repr(h.name)}
+                for h in self.holds
+            )
+            return gettext("%(kept)s Not deleted while held by %(holds)s.") % {
+                "kept": kept,
+                "holds": named,
+            }
         return kept
 
     def as_json(self) -> dict[str, Any]:
@@ -151,7 +170,9 @@ class Expiry:
 
 
 def _counted_from(policy: RetentionPolicy) -> str:
-    return "after departure" if policy.scope == Scope.DEPARTURE else "from creation"
+    return (
+        gettext("after departure") if policy.scope == Scope.DEPARTURE else gettext("from creation")
+    )
 
 
 def expiry_of(item: Item, *, now: datetime | None = None) -> Expiry:
