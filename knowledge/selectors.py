@@ -70,7 +70,12 @@ def items_in_threads(reader: Reader, threads: Iterable[tuple[int, str]]) -> Quer
     condition = Q()
     for source_id, keys in sorted(by_source.items()):
         condition |= Q(source_id=source_id, thread_key__in=sorted(keys))
-    return items_visible_to(reader).filter(condition).order_by("created_at", "id")
+    # The threads' ids as a subquery, inside the same visible query: SQLite reads them from
+    # the covering index (source, thread_key) whatever its statistics say; given the condition
+    # directly, it walked every item of the source (the source_id index) or of the reader's
+    # audiences (0.3-0.65 s at 1M chunks, for a few hundred items).
+    ids = Item.objects.filter(condition).order_by().values("pk")
+    return items_visible_to(reader).filter(pk__in=ids).order_by("created_at", "id")
 
 
 def items_in_windows(
