@@ -18,6 +18,7 @@ of all their evidence read in one query. Both give exactly what scoring every pa
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -197,24 +198,31 @@ class _Outline:
         return {**self.analysis_deciding, "work": work}
 
 
+# A statement in the index: its version id and its place in the version's outline, in one int
+# (arrays of them take 8 bytes a statement: 1.5M terms of statements at 5,000 packages).
+_PLACE_BITS = 20
+
+
 @dataclass(frozen=True)
 class _Index:
     """Outlines of the newest versions and, for each term, the statements holding it."""
 
     versions: tuple[int, ...]
     outlines: Mapping[int, _Outline]
-    statements: Mapping[str, list[tuple[int, tuple[int, ...]]]]  # term -> (version, places)
+    statements: Mapping[str, array[int]]  # term -> version id << _PLACE_BITS | place
 
     @classmethod
     def of(cls, outlines: Mapping[int, _Outline]) -> _Index:
-        by_term: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
+        by_term: dict[str, array[int]] = {}
         for version_id, outline in outlines.items():
-            places: dict[str, list[int]] = {}
+            assert len(outline.statements) < 1 << _PLACE_BITS
             for place, statement in enumerate(outline.statements):
+                code = version_id << _PLACE_BITS | place
                 for term in statement.stems:
-                    places.setdefault(term, []).append(place)
-            for term, found in places.items():
-                by_term.setdefault(term, []).append((version_id, tuple(found)))
+                    found = by_term.get(term)
+                    if found is None:
+                        found = by_term[term] = array("q")
+                    found.append(code)
         return cls(tuple(outlines), outlines, by_term)
 
     def naming(self, query: Query) -> list[tuple[float, int, int, tuple[int, ...]]]:
@@ -222,9 +230,10 @@ class _Index:
         scoring above 0) of each version whose outline scores above 0 for the question, in
         no particular order. A statement holding none of the question's terms scores 0."""
         holding: dict[int, set[int]] = {}
+        place_of = (1 << _PLACE_BITS) - 1
         for term in query.terms:
-            for version_id, places in self.statements.get(term, ()):
-                holding.setdefault(version_id, set()).update(places)
+            for code in self.statements.get(term, ()):
+                holding.setdefault(code >> _PLACE_BITS, set()).add(code & place_of)
         out = []
         for version_id, held in holding.items():
             outline = self.outlines[version_id]
