@@ -51,6 +51,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from answers.models import Conversation
 from colleagues.models import AccessGrant, Colleague, Identity
@@ -503,45 +504,63 @@ def certificate_lines(request: ErasureRequest) -> list[tuple[str, str]]:
     """The certificate as (what, value) rows for a page, a CSV or a PDF."""
     c = request.certificate or {}
     event: AuditEvent | None = request.certificate_event
-    held = ", ".join(f"legal hold #{k}: {v} items" for k, v in c.get("held_by", {}).items())
+    held = ", ".join(
+        gettext("legal hold #%(number)s: %(items)s items") % {"number": k, "items": v}
+        for k, v in c.get("held_by", {}).items()
+    )
     rows = [
-        ("Request", f"#{request.pk} {request.subject_label}"),
-        ("Subject (SHA-256 of their address)", request.subject_sha256),
-        ("State", request.get_state_display()),
-        ("Reason", request.reason),
-        ("Requested", f"{request.created_at:%Y-%m-%d %H:%M} UTC by {_who(request.requested_by)}"),
+        (gettext("Request"), f"#{request.pk} {request.subject_label}"),
+        (gettext("Subject (SHA-256 of their address)"), request.subject_sha256),
+        (gettext("State"), request.get_state_display()),
+        (gettext("Reason"), request.reason),
         (
-            "Decided",
-            f"{request.decided_at:%Y-%m-%d %H:%M} UTC by {_who(request.decided_by)}"
-            if request.decided_at
-            else "not yet",
+            gettext("Requested"),
+            gettext("%(when)s UTC by %(who)s")
+            % {"when": f"{request.created_at:%Y-%m-%d %H:%M}", "who": _who(request.requested_by)},
         ),
-        ("Items they wrote, deleted or held", str(c.get("items_authored", 0))),
-        ("Items naming them, deleted or held", str(c.get("items_naming", 0))),
-        ("Items deleted (this run)", str(c.get("items_deleted", 0))),
-        ("SHA-256 of the deleted item ids", str(c.get("item_ids_sha256", ""))),
-        ("Chunks deleted", str(c.get("chunks_deleted", 0))),
-        ("Skill versions citing them deleted", str(c.get("versions_deleted", 0))),
-        ("Other packages rebuilt", str(len(c.get("packages_rebuilt", [])))),
-        ("Answers blanked", str(c.get("turns_blanked", 0))),
-        ("Their package versions deleted", str(c.get("package_versions_deleted", 0))),
-        ("Conversations about them deleted", str(c.get("conversations_deleted", 0))),
-        ("Access grants deleted", str(c.get("grants_deleted", 0))),
-        ("Identities deleted", str(c.get("identities_deleted", 0))),
-        ("Login account deleted", "yes" if c.get("login_deleted") else "no"),
-        ("Person record deleted", "yes" if c.get("colleague_deleted") else "no"),
-        ("Kept by legal holds", held or "nothing"),
-        ("Complete", "yes" if c.get("complete") else "no: waiting for legal holds to end"),
         (
-            "Recorded in the audit trail",
-            f"event #{event.seq}, {event.at:%Y-%m-%d %H:%M:%S} UTC, hash {event.hash}"
+            gettext("Decided"),
+            gettext("%(when)s UTC by %(who)s")
+            % {"when": f"{request.decided_at:%Y-%m-%d %H:%M}", "who": _who(request.decided_by)}
+            if request.decided_at
+            else gettext("not yet"),
+        ),
+        (gettext("Items they wrote, deleted or held"), str(c.get("items_authored", 0))),
+        (gettext("Items naming them, deleted or held"), str(c.get("items_naming", 0))),
+        (gettext("Items deleted (this run)"), str(c.get("items_deleted", 0))),
+        (gettext("SHA-256 of the deleted item ids"), str(c.get("item_ids_sha256", ""))),
+        (gettext("Chunks deleted"), str(c.get("chunks_deleted", 0))),
+        (gettext("Skill versions citing them deleted"), str(c.get("versions_deleted", 0))),
+        (gettext("Other packages rebuilt"), str(len(c.get("packages_rebuilt", [])))),
+        (gettext("Answers blanked"), str(c.get("turns_blanked", 0))),
+        (gettext("Their package versions deleted"), str(c.get("package_versions_deleted", 0))),
+        (gettext("Conversations about them deleted"), str(c.get("conversations_deleted", 0))),
+        (gettext("Access grants deleted"), str(c.get("grants_deleted", 0))),
+        (gettext("Identities deleted"), str(c.get("identities_deleted", 0))),
+        (
+            gettext("Login account deleted"),
+            gettext("yes") if c.get("login_deleted") else gettext("no"),
+        ),
+        (
+            gettext("Person record deleted"),
+            gettext("yes") if c.get("colleague_deleted") else gettext("no"),
+        ),
+        (gettext("Kept by legal holds"), held or gettext("nothing")),
+        (
+            gettext("Complete"),
+            gettext("yes") if c.get("complete") else gettext("no: waiting for legal holds to end"),
+        ),
+        (
+            gettext("Recorded in the audit trail"),
+            gettext("event #%(seq)s, %(when)s UTC, hash %(hash)s")
+            % {"seq": event.seq, "when": f"{event.at:%Y-%m-%d %H:%M:%S}", "hash": event.hash}
             if event is not None
-            else "not yet run",
+            else gettext("not yet run"),
         ),
     ]
-    rows += [("Not covered", text) for text in c.get("not_covered", NOT_COVERED)]
+    rows += [(gettext("Not covered"), text) for text in c.get("not_covered", NOT_COVERED)]
     return rows
 
 
 def _who(user: User | None) -> str:
-    return user.get_username() if user is not None else "the console operator"
+    return user.get_username() if user is not None else gettext("the console operator")

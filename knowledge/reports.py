@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
+from django.utils.translation import gettext
 from fpdf import FPDF
 
 from colleagues.models import Colleague
@@ -66,7 +67,10 @@ class Period:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
     def __str__(self) -> str:
-        return f"{self.start:%Y-%m-%d} to {self.end:%Y-%m-%d} (UTC)"
+        return gettext("%(start)s to %(end)s (UTC)") % {
+            "start": f"{self.start:%Y-%m-%d}",
+            "end": f"{self.end:%Y-%m-%d}",
+        }
 
 
 def _date(text: str | None) -> date | None:
@@ -247,7 +251,7 @@ def event_table(found: Iterable[AuditEvent], filters: EventFilter) -> Table:
         [
             str(e.seq),
             e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            e.actor_name or "operator",
+            e.actor_name or gettext("operator"),
             e.action,
             e.target,
             e.result,
@@ -257,17 +261,27 @@ def event_table(found: Iterable[AuditEvent], filters: EventFilter) -> Table:
         for e in found
     ]
     return Table(
-        "Audit events",
+        gettext("Audit events"),
         _describe(filters),
-        ["Seq", "Time (UTC)", "Actor", "Action", "Target", "Result", "IP", "Request id"],
+        [
+            gettext("Seq"),
+            gettext("Time (UTC)"),
+            gettext("Actor"),
+            gettext("Action"),
+            gettext("Target"),
+            gettext("Result"),
+            gettext("IP"),
+            gettext("Request id"),
+        ],
         rows,
         [6, 15, 12, 16, 15, 7, 12, 17],
     )
 
 
 def access_table(rows: Sequence[AccessRow], *, per: str, period: Period) -> Table:
-    title = "Access per package" if per == "package" else "Access per user"
-    first, second = ("Package of", "User") if per == "package" else ("User", "Package of")
+    title = gettext("Access per package") if per == "package" else gettext("Access per user")
+    package, user = gettext("Package of"), gettext("User")
+    first, second = (package, user) if per == "package" else (user, package)
     body = [
         [
             *((r.colleague, r.user) if per == "package" else (r.user, r.colleague)),
@@ -282,7 +296,15 @@ def access_table(rows: Sequence[AccessRow], *, per: str, period: Period) -> Tabl
     return Table(
         title,
         str(period),
-        [first, second, "Questions", "Who knows", "Exports", "Opened", "Cited item ids"],
+        [
+            first,
+            second,
+            gettext("Questions"),
+            gettext("Who knows"),
+            gettext("Exports"),
+            gettext("Opened"),
+            gettext("Cited item ids"),
+        ],
         body,
         [16, 14, 9, 9, 8, 8, 36],
     )
@@ -291,12 +313,12 @@ def access_table(rows: Sequence[AccessRow], *, per: str, period: Period) -> Tabl
 def _describe(filters: EventFilter) -> str:
     parts = [str(filters.period)]
     for label, value in (
-        ("action", filters.action),
-        ("actor", filters.actor),
-        ("target", filters.target),
+        (gettext("action %(value)s"), filters.action),
+        (gettext("actor %(value)s"), filters.actor),
+        (gettext("target %(value)s"), filters.target),
     ):
         if value:
-            parts.append(f"{label} {value}")
+            parts.append(label % {"value": value})
     return ", ".join(parts)
 
 

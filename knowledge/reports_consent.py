@@ -13,6 +13,7 @@ from datetime import UTC
 from django.db.models import CharField, Count, OuterRef, QuerySet, Subquery, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Concat
+from django.utils.translation import gettext
 
 from colleagues.models import Colleague
 from knowledge.models import AuditEvent
@@ -41,12 +42,14 @@ class ConsentFilter:
     def __str__(self) -> str:
         parts = []
         if self.state:
-            parts.append(f"consent {Consent(self.state).label.lower()}")
+            parts.append(
+                gettext("consent %(state)s") % {"state": Consent(self.state).label.lower()}
+            )
         if self.department:
-            parts.append(f"department {self.department}")
+            parts.append(gettext("department %(name)s") % {"name": self.department})
         if self.status:
             parts.append(Status(self.status).label.lower())
-        return ", ".join(parts) or "every colleague"
+        return ", ".join(parts) or gettext("every colleague")
 
 
 def colleagues(filters: ConsentFilter) -> QuerySet[Colleague]:
@@ -111,7 +114,7 @@ def consent_rows(found: Iterable[Colleague]) -> list[list[str]]:
         at = getattr(c, "consent_changed_at", None)
         previous = getattr(c, "consent_previous", None)
         by = getattr(c, "consent_changed_by", "") or (
-            "operator" if at and getattr(c, "consent_changed_by_id", None) is None else ""
+            gettext("operator") if at and getattr(c, "consent_changed_by_id", None) is None else ""
         )
         rows.append(
             [
@@ -119,7 +122,7 @@ def consent_rows(found: Iterable[Colleague]) -> list[list[str]]:
                 c.department,
                 c.get_status_display() + (f" ({c.departed_on:%Y-%m-%d})" if c.departed_on else ""),
                 c.get_consent_display(),
-                f"{at.astimezone(UTC):%Y-%m-%d %H:%M}" if at else "never recorded",
+                f"{at.astimezone(UTC):%Y-%m-%d %H:%M}" if at else gettext("never recorded"),
                 by,
                 str(Consent(previous).label) if previous in Consent.values else "",
             ]
@@ -127,32 +130,44 @@ def consent_rows(found: Iterable[Colleague]) -> list[list[str]]:
     return rows
 
 
-HEADER = ["Colleague", "Department", "Status", "Consent", "Last changed (UTC)", "By", "Before"]
+def header() -> list[str]:
+    """The colleagues table's column names, in the active language."""
+    return [
+        gettext("Colleague"),
+        gettext("Department"),
+        gettext("Status"),
+        gettext("Consent"),
+        gettext("Last changed (UTC)"),
+        gettext("By"),
+        gettext("Before"),
+    ]
 
 
 def consent_report(filters: ConsentFilter) -> Report:
     """Every colleague matching `filters`, and the count per state, as a Report."""
     per_state = counts(filters)
     summary = Table(
-        "Colleagues per consent state",
+        gettext("Colleagues per consent state"),
         str(filters),
-        ["Consent", "Colleagues"],
+        [gettext("Consent"), gettext("Colleagues")],
         [[label, str(n)] for _, label, n in per_state],
         [30, 10],
         key="states",
     )
     table = Table(
-        "Consent status",
+        gettext("Consent status"),
         str(filters),
-        HEADER,
+        header(),
         consent_rows(colleagues(filters)),
         [20, 16, 14, 18, 14, 12, 14],
         key="colleagues",
-        empty="No colleague matches.",
+        empty=gettext("No colleague matches."),
     )
     return Report(
-        "Consent status",
+        gettext("Consent status"),
         str(filters),
         [table, summary],
-        chart=Chart("Colleagues per consent state", [(label, n) for _, label, n in per_state]),
+        chart=Chart(
+            gettext("Colleagues per consent state"), [(label, n) for _, label, n in per_state]
+        ),
     )

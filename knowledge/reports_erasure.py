@@ -6,23 +6,27 @@ address, as the requests keep them."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from knowledge.erasure import certificate_lines
 from knowledge.models import ErasureRequest
 from knowledge.reports import Chart, Report, Table
 
-HEADER = [
-    "Request",
-    "Case",
-    "Subject (SHA-256)",
-    "State",
-    "Asked",
-    "Decided",
-    "Finished",
-    "Items deleted",
-    "Kept by holds",
-    "Audit event",
-]
+
+def header() -> list[str]:
+    """The requests table's column names, in the active language."""
+    return [
+        gettext("Request"),
+        gettext("Case"),
+        gettext("Subject (SHA-256)"),
+        gettext("State"),
+        gettext("Asked"),
+        gettext("Decided"),
+        gettext("Finished"),
+        gettext("Items deleted"),
+        gettext("Kept by holds"),
+        gettext("Audit event"),
+    ]
 
 
 def requests() -> QuerySet[ErasureRequest]:
@@ -49,7 +53,7 @@ def _row(request: ErasureRequest) -> list[str]:
 
 
 def _who(user: object) -> str:
-    return getattr(user, "username", "") or "operator"
+    return getattr(user, "username", "") or gettext("operator")
 
 
 def erasure_report(found: list[ErasureRequest]) -> Report:
@@ -60,28 +64,28 @@ def erasure_report(found: list[ErasureRequest]) -> Report:
         for value, label in ErasureRequest.State.choices
     ]
     table = Table(
-        "Erasure requests",
-        "All requests, newest first; times UTC",
-        HEADER,
+        gettext("Erasure requests"),
+        gettext("All requests, newest first; times UTC"),
+        header(),
         [_row(r) for r in found],
         [6, 12, 14, 14, 14, 14, 12, 8, 8, 8],
         key="requests",
-        empty="No erasure request.",
+        empty=gettext("No erasure request."),
     )
     return Report(
-        "Erasure requests and certificates",
-        f"{len(found)} requests",
+        gettext("Erasure requests and certificates"),
+        gettext("%(count)s requests") % {"count": len(found)},
         [table],
-        chart=Chart("Erasure requests per state", per_state),
+        chart=Chart(gettext("Erasure requests per state"), per_state),
     )
 
 
 def certificate_table(request: ErasureRequest) -> Table:
     """One request's certificate of erasure, as a two-column table."""
     return Table(
-        f"Certificate of erasure #{request.pk}",
-        f"Case {request.subject_label}",
-        ["What", "Value"],
+        gettext("Certificate of erasure #%(number)s") % {"number": request.pk},
+        gettext("Case %(label)s") % {"label": request.subject_label},
+        [gettext("What"), gettext("Value")],
         [[what, value] for what, value in certificate_lines(request)],
         [12, 40],
         key="certificate",

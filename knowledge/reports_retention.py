@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from knowledge.models import Item, LegalHold, RetentionPolicy
 from knowledge.reports import Chart, Report, Table
@@ -97,7 +98,7 @@ def retention(*, now: datetime | None = None) -> Retention:
     if policies:
         counts = _counts(policies, now, [start_of_day(m) for m in starts[1:]])
         governed = PolicyFigures(
-            policy=RetentionPolicy(name="Any policy (the longest wins)"),
+            policy=RetentionPolicy(name=gettext("Any policy (the longest wins)")),
             governs=counts["all"],
             expired=counts["all_0"],
             within={d: counts[f"all_{d}"] - counts["all_0"] for d in HORIZONS},
@@ -295,24 +296,25 @@ def hold_scope(hold: LegalHold) -> str:
     """ "what Alice Archer wrote, in acme-slack, created from 2025-03-01 until 2025-03-31"."""
     parts = []
     if hold.colleague:
-        parts.append(f"what {hold.colleague.name} wrote")
+        parts.append(gettext("what %(name)s wrote") % {"name": hold.colleague.name})
     if hold.source:
-        parts.append(f"in {hold.source.name}")
+        parts.append(gettext("in %(place)s") % {"place": hold.source.name})
     if hold.container:
-        parts.append(f"in {hold.container.name}")
+        parts.append(gettext("in %(place)s") % {"place": hold.container.name})
     if hold.created_from or hold.created_until:
-        dates = "created"
+        dates = gettext("created")
         if hold.created_from:
-            dates += f" from {hold.created_from:%Y-%m-%d}"
+            dates += " " + gettext("from %(day)s") % {"day": f"{hold.created_from:%Y-%m-%d}"}
         if hold.created_until:
-            dates += f" until {hold.created_until:%Y-%m-%d}"
+            dates += " " + gettext("until %(day)s") % {"day": f"{hold.created_until:%Y-%m-%d}"}
         parts.append(dates)
     return ", ".join(parts)
 
 
 def _keep(policy: RetentionPolicy) -> str:
-    counted = "after departure" if policy.scope == Scope.DEPARTURE else "from creation"
-    return f"{policy.keep_days} days {counted}"
+    if policy.scope == Scope.DEPARTURE:
+        return gettext("%(days)s days after departure") % {"days": policy.keep_days}
+    return gettext("%(days)s days from creation") % {"days": policy.keep_days}
 
 
 def _day(at: datetime) -> str:
@@ -325,7 +327,7 @@ def _minute(at: datetime) -> str:
 
 def retention_report(found: Retention) -> Report:
     """The figures as a Report: policies, items expiring soonest, holds, expiries per month."""
-    subtitle = f"At {_minute(found.now)} UTC"
+    subtitle = gettext("At %(when)s UTC") % {"when": _minute(found.now)}
     policy_rows = [
         [
             f"#{f.policy.pk} {f.policy.name}",
@@ -344,34 +346,35 @@ def retention_report(found: Retention) -> Report:
             + [str(g.within[d]) for d in HORIZONS]
         )
     policies = Table(
-        "Retention policies in force",
+        gettext("Retention policies in force"),
         subtitle,
         [
-            "Policy",
-            "Applies to",
-            "Keep",
-            "Items",
-            "Expired",
-            *(f"Expire within {d} days" for d in HORIZONS),
+            gettext("Policy"),
+            gettext("Applies to"),
+            gettext("Keep"),
+            gettext("Items"),
+            gettext("Expired"),
+            *(gettext("Expire within %(days)s days") % {"days": d} for d in HORIZONS),
         ],
         policy_rows,
         [18, 24, 14, 8, 8, 9, 9, 10],
         key="policies",
-        empty="No active policy: every item is kept.",
+        empty=gettext("No active policy: every item is kept."),
     )
     soonest = Table(
-        f"Items expiring soonest (next {HORIZONS[-1]} days, at most {SOONEST})",
+        gettext("Items expiring soonest (next %(days)s days, at most %(most)s)")
+        % {"days": HORIZONS[-1], "most": SOONEST},
         subtitle,
         [
-            "Item",
-            "Kind",
-            "Created (UTC)",
-            "Expires (UTC)",
-            "Source",
-            "Channel or folder",
-            "Decided by",
-            "Policies applying",
-            "Held by",
+            gettext("Item"),
+            gettext("Kind"),
+            gettext("Created (UTC)"),
+            gettext("Expires (UTC)"),
+            gettext("Source"),
+            gettext("Channel or folder"),
+            gettext("Decided by"),
+            gettext("Policies applying"),
+            gettext("Held by"),
         ],
         [
             [
@@ -389,17 +392,25 @@ def retention_report(found: Retention) -> Report:
         ],
         [6, 7, 11, 11, 12, 12, 16, 7, 16],
         key="expiring",
-        empty=f"Nothing expires in the next {HORIZONS[-1]} days.",
+        empty=gettext("Nothing expires in the next %(days)s days.") % {"days": HORIZONS[-1]},
     )
     holds = Table(
-        "Legal holds in force",
+        gettext("Legal holds in force"),
         subtitle,
-        ["Hold", "Reason", "Owner", "Covers", "Since (UTC)", "Items covered", "Expired, kept"],
+        [
+            gettext("Hold"),
+            gettext("Reason"),
+            gettext("Owner"),
+            gettext("Covers"),
+            gettext("Since (UTC)"),
+            gettext("Items covered"),
+            gettext("Expired, kept"),
+        ],
         [
             [
                 f"#{h.hold.pk} {h.hold.name}",
                 h.hold.reason,
-                h.hold.owner.get_username() if h.hold.owner else "operator",
+                h.hold.owner.get_username() if h.hold.owner else gettext("operator"),
                 hold_scope(h.hold),
                 _day(h.hold.started_at),
                 str(h.covers),
@@ -409,20 +420,30 @@ def retention_report(found: Retention) -> Report:
         ],
         [16, 28, 10, 22, 9, 8, 8],
         key="holds",
-        empty="No legal hold in force.",
+        empty=gettext("No legal hold in force."),
     )
     months = Table(
-        "Items expiring per month",
+        gettext("Items expiring per month"),
         subtitle,
-        ["Month", "Items expiring"],
+        [gettext("Month"), gettext("Items expiring")],
         [[f"{m:%Y-%m}", str(n)] for m, n in found.months],
         [20, 20],
         key="months",
     )
     return Report(
-        "Retention",
-        f"{subtitle}: {found.items} items, {found.governed.governs if found.governed else 0} "
-        f"under a policy, {found.expired_held} expired but kept by legal holds",
+        gettext("Retention"),
+        gettext(
+            "%(subtitle)s: %(items)s items, %(governed)s under a policy, "
+            "%(held)s expired but kept by legal holds"
+        )
+        % {
+            "subtitle": subtitle,
+            "items": found.items,
+            "governed": found.governed.governs if found.governed else 0,
+            "held": found.expired_held,
+        },
         [policies, soonest, holds, months],
-        chart=Chart("Items expiring per month", [(f"{m:%b %y}", n) for m, n in found.months]),
+        chart=Chart(
+            gettext("Items expiring per month"), [(f"{m:%b %y}", n) for m, n in found.months]
+        ),
     )

@@ -294,7 +294,7 @@ def audit_consent(request: HttpRequest) -> HttpResponse:
         {
             "filters": filters,
             "page": page,
-            "header": reports_consent.HEADER,
+            "header": reports_consent.header(),
             "rows": reports_consent.consent_rows(page.object_list),
             "per_state": per_state,
             "chart": bar_chart(

@@ -8,23 +8,27 @@ from datetime import date
 
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from knowledge.reports import Chart, Report, Table
 from offboarding.models import CaptureRun, OffboardingCase
 
-HEADER = [
-    "Case",
-    "Person",
-    "State",
-    "Opened",
-    "Last day",
-    "Accounts removed",
-    "Steps done",
-    "Overdue",
-    "Capture",
-    "Published to",
-    "Kept (days)",
-]
+
+def header() -> list[str]:
+    """The cases table's column names, in the active language."""
+    return [
+        gettext("Case"),
+        gettext("Person"),
+        gettext("State"),
+        gettext("Opened"),
+        gettext("Last day"),
+        gettext("Accounts removed"),
+        gettext("Steps done"),
+        gettext("Overdue"),
+        gettext("Capture"),
+        gettext("Published to"),
+        gettext("Kept (days)"),
+    ]
 
 
 def offboarding_report(today: date | None = None) -> Report:
@@ -68,26 +72,30 @@ def offboarding_report(today: date | None = None) -> Report:
         for value, label in OffboardingCase.State.choices
     ]
     table = Table(
-        "Offboarding cases",
-        f"On {today:%Y-%m-%d}",
-        HEADER,
+        gettext("Offboarding cases"),
+        gettext("On %(day)s") % {"day": f"{today:%Y-%m-%d}"},
+        header(),
         rows,
         [5, 14, 9, 12, 9, 9, 7, 7, 12, 14, 7],
         key="cases",
-        empty="No offboarding case.",
+        empty=gettext("No offboarding case."),
     )
     return Report(
-        "Offboarding status",
-        f"{len(found)} cases on {today:%Y-%m-%d}",
+        gettext("Offboarding status"),
+        gettext("%(count)s cases on %(day)s") % {"count": len(found), "day": f"{today:%Y-%m-%d}"},
         [table],
-        chart=Chart("Offboarding cases per state", per_state),
+        chart=Chart(gettext("Offboarding cases per state"), per_state),
     )
 
 
 def _capture(states: list[str]) -> str:
     if not states:
-        return "not started"
+        return gettext("not started")
     done = states.count(CaptureRun.State.DONE)
     failed = states.count(CaptureRun.State.FAILED)
-    text = f"{done}/{len(states)} sources done"
-    return f"{text}, {failed} failed" if failed else text
+    text = gettext("%(done)s/%(all)s sources done") % {"done": done, "all": len(states)}
+    return (
+        gettext("%(text)s, %(failed)s failed") % {"text": text, "failed": failed}
+        if failed
+        else text
+    )

@@ -252,8 +252,10 @@ def test_audit_downloads_stay_in_english_under_a_chinese_page(db: None) -> None:
     page = client.get("/knowledge/audit/consent/", HTTP_ACCEPT_LANGUAGE="zh-Hans")
     assert "<h1>同意状态</h1>" in page.content.decode()
     assert ">政策不要求<" in page.content.decode()
+    assert '<th scope="col">最近更改（UTC）</th>' in page.content.decode()  # the report's table
     csv = client.get("/knowledge/audit/consent/?format=csv", HTTP_ACCEPT_LANGUAGE="zh-Hans")
     assert csv["Content-Type"].startswith("text/csv")
+    assert csv.content.decode().startswith("Colleague,Department,Status,Consent,Last changed")
     assert "Not required by policy" in csv.content.decode()
     assert "政策" not in csv.content.decode()
 
