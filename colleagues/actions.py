@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from colleagues.models import Colleague, Identity
 from colleagues.selectors import colleague_by_name
@@ -297,10 +298,11 @@ def merge_colleagues(*, keep: Colleague, absorb: Colleague) -> Colleague:
     Refused when both have a login, or when they are the same colleague.
     """
     if keep.pk == absorb.pk:
-        raise IdentityChangeRefused("a colleague cannot be merged into itself")
+        raise IdentityChangeRefused(gettext("a colleague cannot be merged into itself"))
     if keep.user_id and absorb.user_id:
         raise IdentityChangeRefused(
-            f"{keep.name} and {absorb.name} both have a login; unlink one in the admin first"
+            gettext("%(keep)s and %(absorb)s both have a login; unlink one in the admin first")
+            % {"keep": keep.name, "absorb": absorb.name}
         )
     Identity.objects.filter(colleague=absorb).update(colleague=keep)
     Colleague.objects.filter(manager=absorb).exclude(pk=keep.pk).update(manager=keep)
@@ -334,9 +336,11 @@ def split_identity(*, identity: Identity) -> Colleague:
     """
     owner = identity.colleague
     if owner is None:
-        raise IdentityChangeRefused("this identity belongs to no colleague")
+        raise IdentityChangeRefused(gettext("this identity belongs to no colleague"))
     if not owner.identities.exclude(pk=identity.pk).exists():
-        raise IdentityChangeRefused(f"it is the only identity of {owner.name}")
+        raise IdentityChangeRefused(
+            gettext("it is the only identity of %(name)s") % {"name": owner.name}
+        )
     email = identity.value if identity.kind == Identity.Kind.EMAIL else ""
     if email and owner.email.lower() == email:
         other = owner.identities.filter(kind=Identity.Kind.EMAIL).exclude(pk=identity.pk).first()

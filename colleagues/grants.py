@@ -11,6 +11,7 @@ from datetime import datetime
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from colleagues.models import AccessGrant, Colleague
 from knowledge.audit import Actor, login_user, record
@@ -36,11 +37,13 @@ def grant_access(
     department = department.strip()[:200]
     named = [g for g in (user, group, department or None) if g is not None]
     if len(named) != 1:
-        raise GrantRefused("Name exactly one grantee: a user, a group or a department.")
+        raise GrantRefused(gettext("Name exactly one grantee: a user, a group or a department."))
     if level not in AccessGrant.Level.values:
-        raise GrantRefused(f"Unknown level {level!r}: viewer or curator.")
+        raise GrantRefused(
+            gettext("Unknown level %(level)r: viewer or curator.") % {"level": level}
+        )
     if expires_at is not None and expires_at <= timezone.now():
-        raise GrantRefused("The expiry must be in the future.")
+        raise GrantRefused(gettext("The expiry must be in the future."))
     grant = AccessGrant.objects.create(
         colleague=colleague,
         user=user,

@@ -195,14 +195,15 @@ def request_erasure(
     for them is open already."""
     label, reason = label.strip(), reason.strip()
     if not label or not reason:
-        raise ErasureRefused("Give a case label (not the person's name) and a reason.")
+        raise ErasureRefused(gettext("Give a case label (not the person's name) and a reason."))
     if not colleague.is_departed:
         raise ErasureRefused(
-            f"{colleague} is still employed: record their departure before erasing them."
+            gettext("%(person)s is still employed: record their departure before erasing them.")
+            % {"person": colleague}
         )
     if colleague.user is not None and (colleague.user.is_staff or colleague.user.is_superuser):
         raise ErasureRefused(
-            "Their login is an administrator's: remove its administrator rights first."
+            gettext("Their login is an administrator's: remove its administrator rights first.")
         )
     with transaction.atomic():
         Colleague.objects.select_for_update().filter(pk=colleague.pk).first()
@@ -214,7 +215,10 @@ def request_erasure(
                 ErasureRequest.State.HELD,
             ],
         ).exists():
-            raise ErasureRefused(f"An erasure request for {colleague} is open already.")
+            raise ErasureRefused(
+                gettext("An erasure request for %(person)s is open already.")
+                % {"person": colleague}
+            )
         request = ErasureRequest.objects.create(
             colleague=colleague,
             subject_sha256=subject_sha256(colleague.email or f"colleague:{colleague.pk}"),
@@ -255,7 +259,7 @@ def reject_erasure(request: ErasureRequest, *, approver: User, reason: str) -> E
     """Reject a request, saying why; audited."""
     _check_decider(request, approver)
     if not reason.strip():
-        raise ErasureRefused("Say why the request is rejected.")
+        raise ErasureRefused(gettext("Say why the request is rejected."))
     with transaction.atomic():
         request = _lock_requested(request)
         request.state = ErasureRequest.State.REJECTED
@@ -271,13 +275,18 @@ def _check_decider(request: ErasureRequest, approver: User) -> None:
     if not can_erase(approver):
         raise PermissionDenied("Only an HR admin decides on erasure requests.")
     if request.requested_by_id == approver.pk:
-        raise ErasureRefused("Someone other than who asked must decide on an erasure request.")
+        raise ErasureRefused(
+            gettext("Someone other than who asked must decide on an erasure request.")
+        )
 
 
 def _lock_requested(request: ErasureRequest) -> ErasureRequest:
     locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
     if locked.state != ErasureRequest.State.REQUESTED:
-        raise ErasureRefused(f"This request is {locked.get_state_display().lower()} already.")
+        raise ErasureRefused(
+            gettext("This request is %(state)s already.")
+            % {"state": locked.get_state_display().lower()}
+        )
     return locked
 
 
@@ -366,7 +375,9 @@ def run_erasure(
     finds what is left from the database alone."""
     request = ErasureRequest.objects.select_related("colleague").get(pk=request.pk)
     if request.state not in (ErasureRequest.State.APPROVED, ErasureRequest.State.HELD):
-        raise ErasureRefused(f"This request is {request.get_state_display().lower()}.")
+        raise ErasureRefused(
+            gettext("This request is %(state)s.") % {"state": request.get_state_display().lower()}
+        )
     colleague = request.colleague
     certificate = Certificate(
         request_id=request.pk,

@@ -55,6 +55,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from answers import who_knows
 from answers.models import Turn
@@ -561,7 +562,7 @@ def reject_request(request: RedactionRequest, *, curator: User, reason: str) -> 
     _check_curator(curator)
     reason = reason.strip()
     if not reason:
-        raise RedactionRefused("Say why the request is rejected.")
+        raise RedactionRefused(gettext("Say why the request is rejected."))
     with transaction.atomic():
         request = _lock_open(request)
         request.state = RedactionRequest.State.REJECTED
@@ -587,5 +588,8 @@ def _check_curator(user: User) -> None:
 def _lock_open(request: RedactionRequest) -> RedactionRequest:
     locked = RedactionRequest.objects.select_for_update().get(pk=request.pk)
     if not locked.is_open:
-        raise RedactionRefused(f"This request is {locked.get_state_display().lower()} already.")
+        raise RedactionRefused(
+            gettext("This request is %(state)s already.")
+            % {"state": locked.get_state_display().lower()}
+        )
     return locked

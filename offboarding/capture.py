@@ -33,6 +33,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from colleagues.models import Colleague, Identity
 from colleagues.selectors import colleague_by_name
@@ -76,7 +77,7 @@ def start_capture(
     """
     chosen = list({source.pk: source for source in sources}.values())
     if not chosen:
-        raise CaseRefused("Choose at least one source to capture from.")
+        raise CaseRefused(gettext("Choose at least one source to capture from."))
     with transaction.atomic():
         locked = (
             OffboardingCase.objects.select_for_update(of=("self",))
@@ -97,8 +98,10 @@ def start_capture(
             locked = transition(locked, State.CAPTURING, actor=actor, reason="capture started")
         elif locked.state != State.CAPTURING:
             raise CaseRefused(
-                f"Case #{locked.pk} is {locked.get_state_display().lower()}: "
-                "capture starts once the person is notified."
+                gettext(
+                    "Case #%(number)s is %(state)s: capture starts once the person is notified."
+                )
+                % {"number": locked.pk, "state": locked.get_state_display().lower()}
             )
         existing = {
             run.source_id: run
@@ -112,7 +115,10 @@ def start_capture(
             if run is None:
                 run = CaptureRun.objects.create(case=locked, source=source)
             elif run.state in (Run.QUEUED, Run.RUNNING) and not is_stalled(run):
-                raise CaseRefused(f"{source.name} is being captured already (run {run.pk}).")
+                raise CaseRefused(
+                    gettext("%(source)s is being captured already (run %(run)s).")
+                    % {"source": source.name, "run": run.pk}
+                )
             else:
                 _reset(run, state=Run.QUEUED)
                 run.save(
@@ -144,11 +150,13 @@ def start_capture(
 def _capturable_colleague(case: OffboardingCase) -> Colleague:
     colleague = case.colleague
     if colleague is None:
-        raise CaseRefused("The person of this case was erased: there is nothing to capture.")
+        raise CaseRefused(
+            gettext("The person of this case was erased: there is nothing to capture.")
+        )
     if colleague.consent in WITHOUT_CONSENT:
         raise CaseRefused(
-            f"{colleague}'s consent is {colleague.get_consent_display().lower()}: "
-            "nothing of theirs may be captured."
+            gettext("%(person)s's consent is %(consent)s: nothing of theirs may be captured.")
+            % {"person": colleague, "consent": colleague.get_consent_display().lower()}
         )
     return colleague
 
@@ -192,7 +200,10 @@ def run_capture(run: CaptureRun) -> CaptureRun:
     case, source = run.case, run.source
     try:
         if not case.is_open:
-            raise CaseRefused(f"Case #{case.pk} is {case.get_state_display().lower()}.")
+            raise CaseRefused(
+                gettext("Case #%(number)s is %(state)s.")
+                % {"number": case.pk, "state": case.get_state_display().lower()}
+            )
         person = _Person.of(_capturable_colleague(case))
         connector = connector_class(source.kind)(
             config=source.config, credentials=source.credentials

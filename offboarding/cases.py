@@ -27,6 +27,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from colleagues.models import Colleague
 from knowledge import audit
@@ -84,14 +85,17 @@ def open_case(
     """Open a case for `colleague` with the checklist of the current template; audited.
     Raises CaseRefused when they have an open case already or the dates are reversed."""
     if account_removal_on is not None and account_removal_on < last_day:
-        raise CaseRefused("The accounts cannot be removed before the last day.")
+        raise CaseRefused(gettext("The accounts cannot be removed before the last day."))
     if via not in OffboardingCase.Trigger.values:
-        raise CaseRefused(f"Unknown trigger {via!r}.")
+        raise CaseRefused(gettext("Unknown trigger %(via)r.") % {"via": via})
     if access_policy not in OffboardingCase.Access.values:
-        raise CaseRefused(f"Unknown access policy {access_policy!r}.")
+        raise CaseRefused(gettext("Unknown access policy %(policy)r.") % {"policy": access_policy})
     existing = open_case_of(colleague)
     if existing is not None:
-        raise CaseRefused(f"{colleague} has an open offboarding case already (#{existing.pk}).")
+        raise CaseRefused(
+            gettext("%(person)s has an open offboarding case already (#%(number)s).")
+            % {"person": colleague, "number": existing.pk}
+        )
     try:
         with transaction.atomic():
             case = OffboardingCase.objects.create(
@@ -119,7 +123,9 @@ def open_case(
             notify_opened(case)  # by email and Slack, once this commits
     except IntegrityError as exc:
         # Another request opened one at the same moment (the one-open-case constraint).
-        raise CaseRefused(f"{colleague} has an open offboarding case already.") from exc
+        raise CaseRefused(
+            gettext("%(person)s has an open offboarding case already.") % {"person": colleague}
+        ) from exc
     return case
 
 
@@ -199,11 +205,14 @@ def change_dates(
     with transaction.atomic():
         case = OffboardingCase.objects.select_for_update().get(pk=case.pk)
         if not case.is_open:
-            raise CaseRefused(f"Case #{case.pk} is {case.get_state_display().lower()}.")
+            raise CaseRefused(
+                gettext("Case #%(number)s is %(state)s.")
+                % {"number": case.pk, "state": case.get_state_display().lower()}
+            )
         case.last_day = last_day or case.last_day
         case.account_removal_on = account_removal_on or case.account_removal_on
         if case.account_removal_on is not None and case.account_removal_on < case.last_day:
-            raise CaseRefused("The accounts cannot be removed before the last day.")
+            raise CaseRefused(gettext("The accounts cannot be removed before the last day."))
         case.save(update_fields=["last_day", "account_removal_on", "updated_at"])
         templates = {t.step: t for t in ChecklistTemplateStep.objects.all()}
         for item in case.checklist.filter(done_at__isnull=True):
@@ -230,7 +239,8 @@ def link_to_hr_system(case: OffboardingCase, *, external_id: str, actor: Actor) 
         locked = OffboardingCase.objects.select_for_update().get(pk=case.pk)
         if locked.external_id and locked.external_id != external_id:
             raise CaseRefused(
-                f"Case #{locked.pk} is the HR system's {locked.external_id!r} already."
+                gettext("Case #%(number)s is the HR system's %(external)r already.")
+                % {"number": locked.pk, "external": locked.external_id}
             )
         locked.external_id = external_id
         locked.save(update_fields=["external_id", "updated_at"])
@@ -270,17 +280,23 @@ def transition(
 
 def _check(case: OffboardingCase, to: str, guarded: dict[str, Any]) -> None:
     if to not in State.values:
-        raise TransitionRefused(f"Unknown state {to!r}.")
+        raise TransitionRefused(gettext("Unknown state %(state)r.") % {"state": to})
     allowed = ALLOWED[case.state]
     if to not in allowed:
         # Erased is never chosen: the erasure of the person moves the case there.
-        labels = (
-            ", ".join(State(s).label.lower() for s in allowed if s != State.ERASED)
-            or "none: the case is closed"
+        labels = ", ".join(State(s).label.lower() for s in allowed if s != State.ERASED) or gettext(
+            "none: the case is closed"
         )
         raise TransitionRefused(
-            f"Case #{case.pk} is {case.get_state_display().lower()}: it cannot move to "
-            f"{State(to).label.lower()}. Allowed next: {labels}."
+            gettext(
+                "Case #%(number)s is %(state)s: it cannot move to %(to)s. Allowed next: %(next)s."
+            )
+            % {
+                "number": case.pk,
+                "state": case.get_state_display().lower(),
+                "to": State(to).label.lower(),
+                "next": labels,
+            }
         )
     colleague = case.colleague
     if (
@@ -289,22 +305,30 @@ def _check(case: OffboardingCase, to: str, guarded: dict[str, Any]) -> None:
         and colleague.consent in (Colleague.Consent.REQUIRED, Colleague.Consent.REFUSED)
     ):
         raise TransitionRefused(
-            f"{colleague}'s consent is {colleague.get_consent_display().lower()}: "
-            "nothing of theirs may be captured."
+            gettext("%(person)s's consent is %(consent)s: nothing of theirs may be captured.")
+            % {"person": colleague, "consent": colleague.get_consent_display().lower()}
         )
     if to == State.IN_REVIEW and case.state == State.CAPTURING:
         unfinished = case.captures.exclude(state=CaptureRun.State.DONE).count()
         if not case.captures.exists() or unfinished:
             raise TransitionRefused(
-                "Capture has not finished: run it for every source first "
-                f"({unfinished} capture{'s' if unfinished != 1 else ''} not done)."
+                ngettext(
+                    "Capture has not finished: run it for every source first "
+                    "(%(count)d capture not done).",
+                    "Capture has not finished: run it for every source first "
+                    "(%(count)d captures not done).",
+                    unfinished,
+                )
+                % {"count": unfinished}
             )
     if to == State.PUBLISHED and not guarded.get("published"):
-        raise TransitionRefused("Publish from the review: it builds and shares the package.")
+        raise TransitionRefused(
+            gettext("Publish from the review: it builds and shares the package.")
+        )
     if to == State.RETAINED and case.retention_days is None:
-        raise TransitionRefused("Set how long their knowledge is kept first.")
+        raise TransitionRefused(gettext("Set how long their knowledge is kept first."))
     if to == State.ERASED and not guarded.get("erased"):
-        raise TransitionRefused("A case is erased by an erasure request for the person.")
+        raise TransitionRefused(gettext("A case is erased by an erasure request for the person."))
 
 
 # The checklist.
@@ -317,7 +341,10 @@ def complete_step(
     with transaction.atomic():
         item = ChecklistItem.objects.select_for_update().filter(case=case, step=step).first()
         if item is None:
-            raise CaseRefused(f"Case #{case.pk} has no step {step!r}.")
+            raise CaseRefused(
+                gettext("Case #%(number)s has no step %(step)r.")
+                % {"number": case.pk, "step": step}
+            )
         if item.done_at is None:
             item.done_at = timezone.now()
             item.done_by = login_user(actor)
@@ -345,9 +372,9 @@ def set_retention(case: OffboardingCase, *, days: int, actor: Actor) -> Offboard
     from knowledge.retention.policies import create_policy
 
     if days < 1:
-        raise CaseRefused("Keep their knowledge at least one day.")
+        raise CaseRefused(gettext("Keep their knowledge at least one day."))
     if case.colleague is None:
-        raise CaseRefused("The person of this case was erased.")
+        raise CaseRefused(gettext("The person of this case was erased."))
     with transaction.atomic():
         create_policy(
             name=f"Offboarding #{case.pk}: {case.subject_label}"[:200],

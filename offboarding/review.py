@@ -18,6 +18,7 @@ from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from colleagues.grants import grant_access
 from colleagues.models import AccessGrant, Colleague
@@ -120,15 +121,18 @@ def redact_in_review(case: OffboardingCase, item: Item, *, actor: Actor, reason:
     message, the refusal audited) while a legal hold covers the item."""
     _check(actor, can_review(actor, case), "Only the person, their manager or HR reviews this.")
     if case.state != State.IN_REVIEW:
-        raise CaseRefused(f"Case #{case.pk} is {case.get_state_display().lower()}, not in review.")
+        raise CaseRefused(_not_in_review(case))
     reason = reason.strip()
     if not reason:
-        raise CaseRefused("Say why the item is redacted.")
+        raise CaseRefused(gettext("Say why the item is redacted."))
     theirs = None
     if case.colleague_id is not None:
         theirs = Item.objects.filter(pk=item.pk, author__colleague=case.colleague_id).first()
     if theirs is None:
-        raise CaseRefused(f"Item #{item.pk} is not one of {case.subject_label}'s.")
+        raise CaseRefused(
+            gettext("Item #%(number)s is not one of %(person)s's.")
+            % {"number": item.pk, "person": case.subject_label}
+        )
     blocked: RedactionBlocked | None = None
     with transaction.atomic():
         try:
@@ -156,8 +160,15 @@ def approve_review(case: OffboardingCase, *, actor: Actor, note: str = "") -> Ch
     )
     _check(actor, allowed, "Only their manager or HR approves the review.")
     if case.state != State.IN_REVIEW:
-        raise CaseRefused(f"Case #{case.pk} is {case.get_state_display().lower()}, not in review.")
+        raise CaseRefused(_not_in_review(case))
     return complete_step(case, Step.REVIEW, actor=actor, note=note)
+
+
+def _not_in_review(case: OffboardingCase) -> str:
+    return gettext("Case #%(number)s is %(state)s, not in review.") % {
+        "number": case.pk,
+        "state": case.get_state_display().lower(),
+    }
 
 
 # Publishing.
@@ -185,11 +196,13 @@ def publish(case: OffboardingCase, *, actor: Actor) -> OffboardingCase:
         colleague = locked.colleague
         if locked.state != State.IN_REVIEW or colleague is None:
             raise CaseRefused(
-                f"Case #{locked.pk} is {locked.get_state_display().lower()}: "
-                "only a case in review is published."
+                gettext("Case #%(number)s is %(state)s: only a case in review is published.")
+                % {"number": locked.pk, "state": locked.get_state_display().lower()}
             )
         if not locked.checklist.filter(step=Step.REVIEW, done_at__isnull=False).exists():
-            raise CaseRefused("The review is not approved yet: their manager or HR approves it.")
+            raise CaseRefused(
+                gettext("The review is not approved yet: their manager or HR approves it.")
+            )
         version = build_package(colleague, user=actor)
         grants = _apply_access_policy(locked, colleague, actor=actor)
         complete_step(locked, Step.PUBLISH, actor=actor, note=locked.get_access_policy_display())

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from colleagues.models import Colleague
 from knowledge.audit import Actor, login_user
@@ -79,8 +80,11 @@ class BuildRefused(ValueError):
     @classmethod
     def for_colleague(cls, colleague: Colleague) -> BuildRefused:
         return cls(
-            f"{colleague.name}'s consent to capture is {colleague.get_consent_display().lower()}:"
-            " no package is built until it is given (or not required by policy)."
+            gettext(
+                "%(name)s's consent to capture is %(consent)s: no package is built until it is "
+                "given (or not required by policy)."
+            )
+            % {"name": colleague.name, "consent": colleague.get_consent_display().lower()}
         )
 
 
@@ -240,9 +244,9 @@ def add_correction(
     """Record a correction and write a version that applies it (same analysis)."""
     wrong, right = wrong.strip(), right.strip()
     if not wrong and not right:
-        raise CorrectionRefused("Say what is wrong, what is right, or both.")
+        raise CorrectionRefused(gettext("Say what is wrong, what is right, or both."))
     if kind not in Correction.Kind.values:
-        raise CorrectionRefused(f"Unknown kind of correction: {kind!r}.")
+        raise CorrectionRefused(gettext("Unknown kind of correction: %(kind)r.") % {"kind": kind})
     with transaction.atomic():
         Correction.objects.create(
             package=package,
@@ -281,7 +285,9 @@ def rollback(package: SkillPackage, *, number: int, user: Actor) -> SkillVersion
 def _rerender(package: SkillPackage, *, reason: str, user: Actor) -> SkillVersion:
     latest = package.versions.order_by("-number").first()
     if latest is None:
-        raise CorrectionRefused(f"{package.colleague}'s package has not been built yet.")
+        raise CorrectionRefused(
+            gettext("%(person)s's package has not been built yet.") % {"person": package.colleague}
+        )
     return _write_version(
         package,
         analysis=latest.analysis,

@@ -279,6 +279,14 @@ def test_a_case_opened_from_a_chinese_page_notifies_hr_in_english(
     [notice] = mail.outbox
     assert "Opened by HR in the intranet." in notice.body
     assert "由 HR 在内网创建" not in notice.body
+    # A refusal from the offboarding rules reaches the form in Chinese too.
+    again = client.post(
+        "/offboarding/cases/",
+        {"colleague": leaver.pk, "last_day": "2026-12-18", "access_policy": "team"},
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    )
+    assert again.status_code == 400
+    assert "Omar Haddad 已有一个进行中的离职流程（#" in again.content.decode()
 
 
 def test_an_item_page_says_in_chinese_what_it_is_and_how_long_it_is_kept(org: Org) -> None:

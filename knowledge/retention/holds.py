@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from colleagues.models import Colleague
 from connectors.models import Source
@@ -224,13 +225,15 @@ def release_hold(hold: LegalHold, *, actor: Actor) -> LegalHold:
 
 def _check(hold: LegalHold) -> None:
     if not hold.name:
-        raise HoldRefused("Name the hold.")
+        raise HoldRefused(gettext("Name the hold."))
     if not hold.reason:
-        raise HoldRefused("Say why the data is held.")
+        raise HoldRefused(gettext("Say why the data is held."))
     if hold_condition(hold) is None:
-        raise HoldRefused("Choose what the hold covers: a colleague, a source, a place or dates.")
+        raise HoldRefused(
+            gettext("Choose what the hold covers: a colleague, a source, a place or dates.")
+        )
     if hold.created_from and hold.created_until and hold.created_from > hold.created_until:
-        raise HoldRefused("The first day of the hold's range is after its last day.")
+        raise HoldRefused(gettext("The first day of the hold's range is after its last day."))
 
 
 def _facts(hold: LegalHold) -> dict[str, Any]:

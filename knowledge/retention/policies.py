@@ -261,11 +261,11 @@ def change_policy(policy: RetentionPolicy, *, actor: Actor, **changes: Any) -> R
 
 def _check(policy: RetentionPolicy) -> None:
     if not policy.name:
-        raise PolicyRefused("Name the policy.")
+        raise PolicyRefused(gettext("Name the policy."))
     if policy.scope not in Scope.values:
         raise PolicyRefused(f"{policy.scope!r} is not a policy scope")
     if policy.keep_days is None or policy.keep_days < 1:
-        raise PolicyRefused("Keep items at least one day.")
+        raise PolicyRefused(gettext("Keep items at least one day."))
     named = {
         Scope.SOURCE_KIND: bool(policy.source_kind),
         Scope.SOURCE: policy.source_id is not None,
@@ -274,7 +274,10 @@ def _check(policy: RetentionPolicy) -> None:
         Scope.DEPARTURE: True,
     }
     if not named[Scope(policy.scope)]:
-        raise PolicyRefused(f"Choose the {Scope(policy.scope).label.lower()} it applies to.")
+        raise PolicyRefused(
+            gettext("Choose the %(scope)s it applies to.")
+            % {"scope": Scope(policy.scope).label.lower()}
+        )
 
 
 def _facts(policy: RetentionPolicy) -> dict[str, Any]:
