@@ -11,13 +11,30 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from colleagues.models import AccessGrant, Colleague
+from colleagues.roles import Role
+
+# The role groups' names are data (colleagues/roles.py); these are how a page shows them.
+ROLE_LABELS = {
+    Role.HR_ADMIN.value: _("HR admin"),
+    Role.CURATOR.value: _("Knowledge curator"),
+    Role.MANAGER.value: _("Manager"),
+    Role.EMPLOYEE.value: _("Employee"),
+    Role.AUDITOR.value: _("Auditor"),
+}
+
+
+class GroupChoiceField(forms.ModelChoiceField):
+    """A group, a role's shown in the reader's language."""
+
+    def label_from_instance(self, obj: Group) -> str:
+        return str(ROLE_LABELS.get(obj.name, obj.name))
 
 
 class GrantForm(forms.Form):
     """Exactly one grantee: a username, a group, or a department."""
 
     username = forms.CharField(max_length=150, required=False, label=_("User (username)"))
-    group = forms.ModelChoiceField(
+    group = GroupChoiceField(
         queryset=Group.objects.order_by("name"), required=False, label=_("Group")
     )
     department = forms.CharField(max_length=200, required=False, label=_("Department"))
