@@ -245,9 +245,9 @@ class _Index:
         return out
 
 
-# version id -> outline of its analysis. Versions are immutable, except that a redaction or a
-# retention purge rewrites them in place: knowledge/redaction.py and knowledge/retention drop
-# the versions they rewrite from here (through answers.who_knows), and the index is rebuilt.
+# version id -> outline of its analysis. Versions are immutable: a redaction or a retention
+# purge deletes the versions citing an item and builds new ones (new ids, so every process
+# reads them), and drops the deleted ones from here (through answers.who_knows) at once.
 _outline_cache: dict[int, _Outline] = {}
 # The index of the newest versions, replaced whole (never changed in place).
 _index: _Index | None = None
