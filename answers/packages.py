@@ -7,8 +7,8 @@ a statement none of whose evidence the reader may see does not count, and a syst
 expertise area is ranked by its place in the reader's view. Of the packages whose stored
 analysis names the question, the MAX_PACKAGES best are looked at.
 
-How it stays fast with thousands of packages: each version's outline (its systems, expertise
-terms and FAQ questions, as terms with their evidence ids, without their text) is cached per
+How it stays fast with thousands of packages: each version's outline (its system names,
+expertise terms and FAQ questions with their terms and evidence ids, nothing else) is cached per
 process, with an index from each term to the statements holding it, so a question scores only
 the statements that hold one of its terms. The reader's view is then computed only for the
 statements that can change a chosen package's score (`_Outline.pruned`), with the visibility
