@@ -242,6 +242,7 @@ def test_the_login_page_follows_the_browser(db: None) -> None:
     assert "<h1>登录</h1>" in page
     assert ">用户名</label>" in page
     assert ">English</button>" in page  # the switcher names each language in itself
+    assert '<span lang="zh-hans" class="current-language">简体中文</span>' in page
 
 
 def test_audit_downloads_stay_in_english_under_a_chinese_page(db: None) -> None:
