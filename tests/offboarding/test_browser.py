@@ -47,7 +47,8 @@ def test_hr_walks_a_departure_from_case_to_retained_package(  # type: ignore[no-
     page.get_by_label("Username").fill("hilda")
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Log in").click()
-    page.get_by_role("link", name="Offboarding", exact=True).click()
+    # The main navigation's: HR's home also links the offboarding audit report.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Offboarding").click()
     page.get_by_role("heading", name="Offboarding", exact=True).wait_for()
 
     page.get_by_label("Colleague").select_option(label="Alice Archer")
