@@ -247,10 +247,17 @@ class _Index:
 
 # version id -> outline of its analysis. Versions are immutable: a redaction or a retention
 # purge deletes the versions citing an item and builds new ones (new ids, so every process
-# reads them), and drops the deleted ones from here (through answers.who_knows) at once.
+# reads them), and drops the deleted ones from here (`forget_versions`) at once.
 _outline_cache: dict[int, _Outline] = {}
 # The index of the newest versions, replaced whole (never changed in place).
 _index: _Index | None = None
+
+
+def forget_versions(version_ids: Iterable[int]) -> None:
+    """Drop deleted versions' outlines from this process's cache (the index follows on the
+    next question, since the newest versions differ)."""
+    for version_id in version_ids:
+        _outline_cache.pop(version_id, None)
 
 
 def newest_versions() -> list[int]:

@@ -35,7 +35,6 @@ from typing import Any
 from answers import passages as P
 from answers.matching import Query, answers_something, parse_query, similar, stems_of
 from answers.matching import excerpt as excerpt_of
-from answers.packages import _outline_cache as _outline_cache  # see answers.packages
 from answers.packages import named, package_matches, work_seen
 from answers.passages import Passage, ThreadKey
 from colleagues.models import Colleague

@@ -143,10 +143,11 @@ def _add_manager(home: Home, user: User, colleague: Colleague) -> None:
         _open_cases().filter(colleague__manager=colleague).order_by("last_day", "pk")[:PANEL_ROWS]
     )
     team = team_of(user)
-    if not reviews and not team.exists():
+    team_size = team.count()
+    if not reviews and not team_size:
         return
     home.reviews = reviews
-    home.team_size = team.count()
+    home.team_size = team_size
     members = list(team.order_by("status", "name")[:PANEL_ROWS])
     packages = {p.colleague_id: p for p in SkillPackage.objects.filter(colleague__in=members)}
     home.team = [TeamMember(member, packages.get(member.pk)) for member in members]

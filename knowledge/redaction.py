@@ -57,8 +57,8 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from answers import who_knows
 from answers.models import Turn
+from answers.packages import forget_versions
 from colleagues.access import own_colleague
 from colleagues.models import Colleague
 from knowledge import audit
@@ -473,8 +473,7 @@ def _forget_after_commit(
             # The rows are gone: the copies are orphans that `repair_index` deletes.
             logger.exception("Index copies of %s redacted chunks not deleted yet", len(chunk_ids))
     skill_selectors._matcher_cache.clear()
-    for version_id in version_ids:
-        who_knows._outline_cache.pop(version_id, None)
+    forget_versions(version_ids)
 
 
 # Requests.

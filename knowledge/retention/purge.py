@@ -39,7 +39,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from answers import who_knows
+from answers.packages import forget_versions
 from colleagues.models import Identity
 from connectors.models import QuarantinedFile, Source
 from connectors.uploads.storage import upload_folders
@@ -292,8 +292,7 @@ def rebuild_packages(package_ids: set[int], *, actor: Actor) -> tuple[list[int],
 
 def _clear_caches(version_ids: list[int]) -> None:
     skill_selectors._matcher_cache.clear()
-    for version_id in version_ids:
-        who_knows._outline_cache.pop(version_id, None)
+    forget_versions(version_ids)
 
 
 # Verification.
