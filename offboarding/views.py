@@ -7,6 +7,7 @@ everyone else gets 403."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -66,11 +67,25 @@ class SuccessorForm(forms.Form):
     note = forms.CharField(max_length=1000, required=False, label=gettext_lazy("Note"))
 
 
-TemplateFormSet = modelformset_factory(
-    ChecklistTemplateStep,
-    fields=["title", "responsible", "relative_to", "offset_days", "position", "is_active"],
-    extra=0,
-)
+class TemplateStepForm(forms.ModelForm):
+    """One row of the checklist template table: its fields have no visible label of their own
+    (the column headings are), so each names its column and its step for screen readers."""
+
+    class Meta:
+        model = ChecklistTemplateStep
+        fields = ["title", "responsible", "relative_to", "offset_days", "position", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        step = self.instance.title if self.instance.pk else _("new step")
+        for field in self.fields.values():
+            field.widget.attrs["aria-label"] = _("%(column)s of “%(step)s”") % {
+                "column": field.label,
+                "step": step,
+            }
+
+
+TemplateFormSet = modelformset_factory(ChecklistTemplateStep, form=TemplateStepForm, extra=0)
 
 
 def _user(request: HttpRequest) -> User:

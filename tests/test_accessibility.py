@@ -123,11 +123,6 @@ def _log_in(page: Any, username: str, password: str) -> None:
     page.wait_for_url("**/")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: dark-mode badge and danger-link contrast, unlabelled formset fields on "
-    "/offboarding/template/ (issue 11, item 3 open)",
-)
 def test_every_page_for_every_role_has_no_serious_accessibility_violation(  # type: ignore[no-untyped-def]
     page, tmp_path: Path
 ) -> None:
