@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -31,9 +31,12 @@ from connectors.exclusions import (
     rules_for,
     source_rules,
 )
-from connectors.models import STUCK_AFTER, STUCK_ERROR, Source, SyncRun
+from connectors.models import STUCK_AFTER, STUCK_ERROR, QuarantinedFile, Source, SyncRun
 from connectors.prefetch import read_ahead
 from connectors.registry import connector_class
+
+if TYPE_CHECKING:
+    from knowledge.audit import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +49,46 @@ def create_source(
     config: Mapping[str, Any],
     credentials: Mapping[str, str] | None = None,
     sync_every: timedelta | None = None,
+    actor: Actor = None,
 ) -> Source:
-    """Create a source after checking its connector accepts the config and credentials.
+    """Create a source after checking its connector accepts the config and credentials, and
+    audit it ("source.created", naming the credential keys, never their values).
 
-    Credentials are stored encrypted and never appear in `config`.
+    The one way a source is made: `manage.py add_source` (actor None, the console operator),
+    the "Add a source" page (its staff user), `ingest` and the uploads source. Credentials
+    are stored encrypted and never appear in `config`.
     """
+    from knowledge import audit
+
     credentials = dict(credentials or {})
+    if not name.strip():
+        raise ConnectorConfigError("a source needs a name")
     connector_class(kind)(config=config, credentials=credentials).validate()
     source_rules(config)  # malformed exclusion rules are refused here, not at the first sync
     if Source.objects.filter(name=name).exists():
-        raise ConnectorConfigError(f"a source named {name!r} already exists")
-    return Source.objects.create(
+        raise DuplicateSourceName(f"a source named {name!r} already exists")
+    if sync_every is not None and sync_every <= timedelta(0):
+        raise ConnectorConfigError("the sync schedule must be a positive duration")
+    source = Source.objects.create(
         name=name,
         kind=kind,
         config=dict(config),
         encrypted_credentials=encrypt_credentials(credentials),
         sync_every=sync_every,
     )
+    audit.record(
+        "source.created",
+        f"source:{source.pk}",
+        actor=actor,
+        kind=kind,
+        credential_keys=sorted(credentials),
+        scheduled=sync_every is not None,
+    )
+    return source
+
+
+class DuplicateSourceName(ConnectorConfigError):
+    """Another source already has this name."""
 
 
 @transaction.atomic
@@ -540,3 +566,179 @@ def prune_source(*, source: Source) -> Pruned:
             failures[0].path,
         )
     return Pruned(deleted=len(gone), kept=kept, failures=failures, held=len(kept_by_hold))
+
+
+class QuarantineClosed(ConnectorConfigError):
+    """The quarantined file was already stored by a retry or dismissed."""
+
+
+class SourceSyncing(ConnectorConfigError):
+    """A sync of the source is running: a retry waits until it has ended."""
+
+
+class MissingReason(ConnectorConfigError):
+    """A quarantined file is dismissed only with a reason."""
+
+
+class CannotReread(ConnectorConfigError):
+    """This quarantined file cannot be read again on its own: its source's next sync reads
+    it if it changed."""
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What a retry of a quarantined file did: stored its documents, or failed again."""
+
+    record: QuarantinedFile
+    stored: bool
+    # The items the file's documents are stored as (empty if an exclusion rule or an erasure
+    # kept them out), and how many were new or changed.
+    item_ids: tuple[int, ...] = ()
+    created: int = 0
+    updated: int = 0
+    excluded: int = 0
+
+
+def can_reread(record: QuarantinedFile) -> bool:
+    """Whether `retry_quarantined` can read this file again on its own: a whole file on disk
+    (not a record within one) of a connector that re-reads single files."""
+    if not record.file or record.member:
+        return False
+    try:
+        return connector_class(record.source.kind).rereads_files
+    except ConnectorConfigError:
+        return False
+
+
+def retry_quarantined(*, record: QuarantinedFile, actor: Actor = None) -> RetryOutcome:
+    """Read a quarantined file again through the connector and `ingest_batch`, as a sync reads
+    and stores it (the source's checkpoint does not move), and audit it ("quarantine.retried").
+
+    Stored: the row, and any other open row of the same file, is marked resolved (kept in the
+    record). Rejected again: the row holds the new typed error; nothing is stored. Refused with
+    ConnectorConfigError when the row is not open, its source is syncing, or the file cannot be
+    read again on its own (CannotReread).
+    """
+    from knowledge import audit
+    from knowledge.actions import ingest_batch
+    from knowledge.models import Item
+
+    with transaction.atomic():
+        record = (
+            QuarantinedFile.objects.select_for_update().select_related("source").get(pk=record.pk)
+        )
+        source = record.source
+        if record.state != QuarantinedFile.State.OPEN:
+            raise QuarantineClosed(f"{record.path} is no longer quarantined")
+        if source.runs.filter(status=SyncRun.Status.RUNNING).exists():
+            raise SourceSyncing(f"{source.name} is syncing; retry once the run has ended")
+        if not can_reread(record):
+            raise CannotReread(
+                f"{source.kind} sources cannot read {record.path} again on its own; the next "
+                "sync reads it if it changed"
+            )
+        connector = connector_class(source.kind)(
+            config=source.config, credentials=source.credentials
+        )
+        connector.validate()
+        batch = connector.read_file(record.file)
+        now = timezone.now()
+        record.retried_at = now
+        record.retries += 1
+        if batch.failures:
+            failure = batch.failures[0]
+            record.error_type = _storable(failure.error_type)[:100]
+            record.message = _storable(failure.message)[:5000]
+            record.save(update_fields=["retried_at", "retries", "error_type", "message"])
+            audit.record(
+                "quarantine.retried",
+                f"quarantine:{record.pk}",
+                actor=actor,
+                result=audit.Result.FAILED,
+                source=source.pk,
+                error_type=record.error_type,
+            )
+            return RetryOutcome(record=record, stored=False)
+        result = ingest_batch(source=source, batch=batch, advance_checkpoint=False)
+        ids = [document.external_id for document in batch.documents]
+        item_ids = tuple(
+            Item.objects.filter(source=source, external_id__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        resolution = ", ".join(f"item:{pk}" for pk in item_ids) or "nothing stored: excluded"
+        same_file = QuarantinedFile.objects.filter(
+            source=source, file=record.file, member="", state=QuarantinedFile.State.OPEN
+        ).exclude(pk=record.pk)
+        same_file.update(
+            state=QuarantinedFile.State.RESOLVED,
+            resolved_at=now,
+            resolved_by=audit.login_user(actor),
+            resolution=resolution,
+        )
+        record.state = QuarantinedFile.State.RESOLVED
+        record.resolved_at = now
+        record.resolved_by = audit.login_user(actor)
+        record.resolution = resolution
+        record.save(
+            update_fields=[
+                "retried_at",
+                "retries",
+                "state",
+                "resolved_at",
+                "resolved_by",
+                "resolution",
+            ]
+        )
+        audit.record(
+            "quarantine.retried",
+            f"quarantine:{record.pk}",
+            actor=actor,
+            source=source.pk,
+            items=list(item_ids),
+            created=result.created,
+            updated=result.updated,
+        )
+    return RetryOutcome(
+        record=record,
+        stored=True,
+        item_ids=item_ids,
+        created=result.created,
+        updated=result.updated,
+        excluded=sum(result.excluded.values()) + result.erased,
+    )
+
+
+def dismiss_quarantined(
+    *, record: QuarantinedFile, reason: str, actor: Actor = None
+) -> QuarantinedFile:
+    """Close a quarantined file without storing it, with the administrator's reason, and audit
+    it ("quarantine.dismissed"). The row stays, marked dismissed. Refused (ConnectorConfigError)
+    without a reason or when the row is not open."""
+    from knowledge import audit
+
+    reason = reason.strip()
+    if not reason:
+        raise MissingReason("say why the file is dismissed")
+    with transaction.atomic():
+        record = QuarantinedFile.objects.select_for_update().get(pk=record.pk)
+        if record.state != QuarantinedFile.State.OPEN:
+            raise QuarantineClosed(f"{record.path} is no longer quarantined")
+        record.state = QuarantinedFile.State.DISMISSED
+        record.resolved_at = timezone.now()
+        record.resolved_by = audit.login_user(actor)
+        record.resolution = reason[:2000]
+        record.save(update_fields=["state", "resolved_at", "resolved_by", "resolution"])
+        audit.record(
+            "quarantine.dismissed",
+            f"quarantine:{record.pk}",
+            actor=actor,
+            source=record.source_id,
+            reason=reason[:500],
+        )
+    return record
+
+
+def _storable(text: str) -> str:
+    """`text` as any database stores it: no NUL, no lone surrogate."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

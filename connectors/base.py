@@ -11,9 +11,12 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from connectors.errors import ConnectorError, FileRejected, IncompleteListing
+
+if TYPE_CHECKING:  # the stubs' helper, a development dependency
+    from django_stubs_ext import StrOrPromise
 
 IdentityKind = Literal["slack", "email", "name"]
 DocumentKind = Literal["message", "email", "document"]
@@ -194,10 +197,41 @@ class _Held:
     container_prefixes: tuple[str, ...]
 
 
+SettingType = Literal["text", "path", "integer", "number", "list", "choice", "url"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of a connector's plain config or of its credentials, as an administrator's
+    form asks for it (connectors/forms.py `SourceForm`).
+
+    The form only shapes the value: "integer" and "number" become numbers, "list" a list of
+    the non-empty lines (or comma-separated parts), an empty optional value is left out. The
+    connector's own `validate` remains the one judge of whether the config works.
+    """
+
+    key: str
+    label: StrOrPromise
+    type: SettingType = "text"
+    required: bool = False
+    help: StrOrPromise = ""
+    choices: tuple[str, ...] = ()
+    placeholder: str = ""
+
+
 class Connector(abc.ABC):
     """Reads one configured source. Subclasses set `kind` and implement `fetch`."""
 
     kind: ClassVar[str]
+    # What an administrator may configure for this kind: the plain config keys and the
+    # secrets (stored encrypted). A kind with `addable` False is created by the product
+    # itself (the uploads source), never from the "Add a source" page.
+    label: ClassVar[StrOrPromise] = ""
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    secrets: ClassVar[tuple[Setting, ...]] = ()
+    addable: ClassVar[bool] = True
+    # Whether `read_file` can read one quarantined file again on its own.
+    rereads_files: ClassVar[bool] = False
 
     def __init__(self, *, config: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
         self.config = config
@@ -209,6 +243,16 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def fetch(self, *, cursor: str | None) -> Iterator[SourceBatch]:
         """Yield batches of documents changed since `cursor`, oldest first."""
+
+    def read_file(self, file: str) -> SourceBatch:
+        """Read the one file at absolute path `file` again, exactly as `fetch` reads it: a
+        batch with its document(s), or with the failure that stops it. Its cursor is empty;
+        the caller stores it without moving the source's checkpoint.
+
+        Raise ConnectorConfigError if `file` is not part of this source; connectors that
+        cannot read one file alone (`rereads_files` False) raise NotImplementedError.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot read one file alone")
 
     def list_external_ids(self) -> Iterator[str]:
         """Yield the id of every document still at the source, or raise: never only some.

@@ -1,18 +1,26 @@
-"""The document upload form and the form of a source's exclusion rules."""
+"""The intranet's forms about sources: a new source, its exclusion rules, a quarantined
+file's dismissal, and the document upload."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
+from django.utils.dateparse import parse_duration
 from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from colleagues.models import Colleague
 from colleagues.selectors import colleague_by_email
+from connectors.actions import DuplicateSourceName, create_source
+from connectors.base import Connector, Setting
 from connectors.documents.parsing import FORMATS, MAX_FILE_BYTES
+from connectors.errors import ConnectorError
 from connectors.exclusions import ExclusionRules
+from connectors.models import Source
+from connectors.registry import CONNECTORS, connector_class
 
 
 class UploadForm(forms.Form):
@@ -131,3 +139,149 @@ def _lines(text: str) -> tuple[str, ...]:
         if line.strip():
             seen.setdefault(line.strip()[:300], None)
     return tuple(seen)
+
+
+# The schedules offered when adding a source (Source.sync_every); empty: only when asked.
+SCHEDULES = [
+    ("", _("Only when someone asks")),
+    ("01:00:00", _("Every hour")),
+    ("06:00:00", _("Every 6 hours")),
+    ("1 00:00:00", _("Every day")),
+    ("7 00:00:00", _("Every week")),
+]
+CONFIG_PREFIX = "config_"
+CREDENTIAL_PREFIX = "credential_"
+# The first choice of an optional choice setting: leave the key out of the config.
+DEFAULT_CHOICE = _("The connector's default")
+
+
+def addable_kinds() -> list[tuple[str, type[Connector]]]:
+    """The source kinds an administrator may add, with their connector classes."""
+    kinds = [(kind, connector_class(kind)) for kind in CONNECTORS]
+    return [(kind, cls) for kind, cls in kinds if cls.addable]
+
+
+class SourceForm(forms.Form):
+    """A new source of one kind, its fields those the kind's connector declares
+    (`Connector.settings` and `Connector.secrets`); `save` hands them to
+    `connectors.actions.create_source`, which `manage.py add_source` calls too.
+
+    Secrets are password inputs whose values are never rendered back.
+    """
+
+    name = forms.CharField(
+        max_length=200,
+        label=_("Name"),
+        help_text=_("How the source is shown, e.g. “Handover folder”. Unique."),
+    )
+
+    def __init__(self, kind: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        self.connector = connector_class(kind)
+        for setting in self.connector.settings:
+            self.fields[CONFIG_PREFIX + setting.key] = _field_for(setting)
+        for setting in self.connector.secrets:
+            self.fields[CREDENTIAL_PREFIX + setting.key] = forms.CharField(
+                label=setting.label,
+                required=setting.required,
+                help_text=setting.help,
+                strip=False,
+                widget=forms.PasswordInput(
+                    render_value=False, attrs={"autocomplete": "new-password"}
+                ),
+            )
+        self.fields["sync_every"] = forms.ChoiceField(
+            choices=SCHEDULES, required=False, label=_("Schedule")
+        )
+
+    def config(self) -> dict[str, Any]:
+        """The plain config entered, shaped by each setting's type; empty values left out."""
+        config: dict[str, Any] = {}
+        for setting in self.connector.settings:
+            value = self.cleaned_data.get(CONFIG_PREFIX + setting.key)
+            if value in (None, "", []):
+                continue
+            config[setting.key] = value
+        return config
+
+    def credentials(self) -> dict[str, str]:
+        """The secrets entered; empty ones left out (the connector says if one is needed)."""
+        return {
+            setting.key: value
+            for setting in self.connector.secrets
+            if (value := self.cleaned_data.get(CREDENTIAL_PREFIX + setting.key))
+        }
+
+    def save(self, *, actor: Any) -> Source | None:
+        """Create the source through `create_source`; None, with the refusal added to the
+        form (on the field it names, if any), when the connector or the name is refused."""
+        every = self.cleaned_data.get("sync_every") or ""
+        try:
+            return create_source(
+                name=self.cleaned_data["name"].strip(),
+                kind=self.kind,
+                config=self.config(),
+                credentials=self.credentials(),
+                sync_every=parse_duration(every) if every else None,
+                actor=actor,
+            )
+        except DuplicateSourceName:
+            self.add_error("name", gettext("Another source already has this name."))
+        except ConnectorError as exc:
+            field = self._field_named_in(str(exc))
+            self.add_error(
+                field,
+                gettext("Refused by the %(kind)s connector: %(error)s")
+                % {"kind": self.kind, "error": str(exc)},
+            )
+        return None
+
+    def _field_named_in(self, message: str) -> str | None:
+        """The form field whose config or secret key the connector's message names."""
+        declared = [(CONFIG_PREFIX, s.key) for s in self.connector.settings] + [
+            (CREDENTIAL_PREFIX, s.key) for s in self.connector.secrets
+        ]
+        for prefix, key in declared:
+            if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", message):
+                return prefix + key
+        return None
+
+
+def _field_for(setting: Setting) -> forms.Field:
+    common: dict[str, Any] = {
+        "label": setting.label,
+        "required": setting.required,
+        "help_text": setting.help,
+    }
+    attrs = {"placeholder": setting.placeholder} if setting.placeholder else {}
+    if setting.type == "choice":
+        default = [("", DEFAULT_CHOICE)] if not setting.required else []
+        return forms.ChoiceField(
+            choices=default + [(choice, choice) for choice in setting.choices], **common
+        )
+    if setting.type == "integer":
+        return forms.IntegerField(**common)
+    if setting.type == "number":
+        return forms.FloatField(**common)
+    if setting.type == "list":
+        return _ListField(widget=forms.Textarea(attrs={"rows": 2, **attrs}), **common)
+    return forms.CharField(max_length=1000, widget=forms.TextInput(attrs=attrs), **common)
+
+
+class _ListField(forms.CharField):
+    """Lines or comma-separated parts, as a list of the non-empty ones."""
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return [part.strip() for part in re.split(r"[,\n]", text) if part.strip()]
+
+
+class DismissForm(forms.Form):
+    """Why a quarantined file is closed without being stored."""
+
+    reason = forms.CharField(
+        max_length=2000,
+        label=_("Reason"),
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. a draft nobody needs")}),
+    )

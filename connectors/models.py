@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -138,6 +139,11 @@ class QuarantinedFile(models.Model):
         TOO_LARGE = "too_large", _("Not copied: too large")
         UNREADABLE = "unreadable", _("Not copied: could not be read")
 
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        RESOLVED = "resolved", _("Stored by a retry")
+        DISMISSED = "dismissed", _("Dismissed")
+
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="quarantine")
     run = models.ForeignKey(
         SyncRun, null=True, on_delete=models.SET_NULL, related_name="quarantined"
@@ -156,12 +162,38 @@ class QuarantinedFile(models.Model):
     error_type = models.CharField(max_length=100)
     message = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # What an administrator did about it (connectors.actions.retry_quarantined and
+    # dismiss_quarantined): open until a retry stored it or someone dismissed it. Rows are
+    # never deleted by either: they stay in the record.
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    # The last retry: when, and how many so far. A failed retry updates error_type and message.
+    retried_at = models.DateTimeField(null=True, blank=True)
+    retries = models.PositiveIntegerField(default=0)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Why it was dismissed, as its administrator wrote it; for a retry, what was stored.
+    resolution = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["source", "state"], name="quarantine_source_state")]
 
     def __str__(self) -> str:
         return f"{self.path}: {self.error_type}"
+
+    @property
+    def stored_item_ids(self) -> list[int]:
+        """The items a retry stored this file as; empty unless a retry resolved it."""
+        if self.state != self.State.RESOLVED:
+            return []
+        parts = (part.removeprefix("item:") for part in self.resolution.split(", "))
+        return [int(part) for part in parts if part.isdigit()]
 
 
 # The directory sync's tables live beside their code; importing them here registers them with

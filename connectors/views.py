@@ -5,25 +5,40 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
 from connectors.actions import (
+    CannotReread,
+    MissingReason,
+    QuarantineClosed,
+    SourceSyncing,
     delete_source,
+    dismiss_quarantined,
+    retry_quarantined,
     set_source_exclusions,
     set_source_status,
     store_upload,
 )
 from connectors.credentials import credential_keys
-from connectors.errors import ConnectorConfigError
+from connectors.errors import ConnectorConfigError, ConnectorError
 from connectors.exclusions import rules_for, source_rules
-from connectors.forms import ExclusionRulesForm, UploadForm
-from connectors.models import Source
+from connectors.forms import (
+    DismissForm,
+    ExclusionRulesForm,
+    SourceForm,
+    UploadForm,
+    addable_kinds,
+)
+from connectors.models import QuarantinedFile, Source, SyncRun
+from connectors.registry import CONNECTORS, connector_class
 from connectors.tasks import sync_source
 from knowledge.selectors import items_visible_to
 from knowledge.visibility import reader_for
@@ -31,11 +46,46 @@ from knowledge.visibility import reader_for
 
 @staff_member_required
 def source_list(request: HttpRequest) -> HttpResponse:
+    latest = SyncRun.objects.filter(source=OuterRef("pk")).order_by("-id")
     sources = Source.objects.annotate(
         item_count=Count("items", distinct=True),
-        quarantine_count=Count("quarantine", distinct=True),
+        quarantine_count=Count(
+            "quarantine",
+            filter=Q(quarantine__state=QuarantinedFile.State.OPEN),
+            distinct=True,
+        ),
+        last_run_status=Subquery(latest.values("status")[:1]),
+        last_run_at=Subquery(latest.values("started_at")[:1]),
     ).order_by("name")
     return render(request, "connectors/sources.html", {"sources": sources})
+
+
+@staff_member_required
+def source_add(request: HttpRequest) -> HttpResponse:
+    """Choose the kind of the source to add."""
+    kinds = [(kind, cls.label or kind) for kind, cls in addable_kinds()]
+    return render(request, "connectors/source_add.html", {"kinds": kinds})
+
+
+@staff_member_required
+@sensitive_post_parameters()
+def source_add_kind(request: HttpRequest, kind: str) -> HttpResponse:
+    """The new source's form for one kind; the source is made by `create_source`, as
+    `manage.py add_source` makes it. Secrets are never rendered back nor reported."""
+    if kind not in dict(addable_kinds()):
+        raise Http404("no such source kind")
+    form = SourceForm(kind, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        source = form.save(actor=request.user)
+        if source is not None:
+            messages.success(
+                request,
+                _("%(name)s added. Sync it now, or wait for its schedule.") % {"name": source.name},
+            )
+            return redirect(source)
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "kind": kind, "label": form.connector.label or kind}
+    return render(request, "connectors/source_add_kind.html", context, status=status)
 
 
 @staff_member_required
@@ -49,12 +99,117 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "source": source,
         "credential_keys": credentials,
         "runs": source.runs.all()[:20],
-        "quarantine": source.quarantine.all()[:100],
         **_exclusions_context(source),
     }
-    # htmx polls the runs table while a run is in progress.
-    template = "connectors/_runs.html" if request.headers.get("HX-Request") else None
-    return render(request, template or "connectors/source.html", context)
+    context.update(_quarantine_context(request, source))
+    # htmx polls the runs table while a run is in progress; the quarantined files come along
+    # (an out-of-band swap), so what the run quarantined shows up when it ends.
+    if request.headers.get("HX-Request"):
+        return render(request, "connectors/_source_poll.html", {**context, "oob": True})
+    return render(request, "connectors/source.html", context)
+
+
+def _quarantine_context(request: HttpRequest, source: Source) -> dict[str, object]:
+    """The source's open quarantined files (each with whether it can be retried) and the
+    latest closed ones, with the items a retry stored that the reader may open."""
+    rows = source.quarantine.select_related("resolved_by")
+    rereads = connector_class(source.kind).rereads_files if source.kind in CONNECTORS else False
+    quarantine = list(rows.filter(state=QuarantinedFile.State.OPEN)[:100])
+    for record in quarantine:
+        record.can_retry = rereads and bool(record.file) and not record.member  # type: ignore[attr-defined]
+    closed = list(rows.exclude(state=QuarantinedFile.State.OPEN).order_by("-resolved_at")[:20])
+    stored_ids = {pk for record in closed for pk in record.stored_item_ids}
+    visible = {
+        item.pk: item
+        for item in items_visible_to(reader_for(request.user)).filter(pk__in=stored_ids)
+    }
+    for record in closed:
+        record.stored_items = [  # type: ignore[attr-defined]
+            visible[pk] for pk in record.stored_item_ids if pk in visible
+        ]
+    return {
+        "quarantine": quarantine,
+        "quarantine_closed": closed,
+        "rereads_files": rereads,
+        "dismiss_form": DismissForm(),
+    }
+
+
+@staff_member_required
+@require_POST
+def quarantine_retry(request: HttpRequest, pk: int, record_pk: int) -> HttpResponse:
+    """Read one quarantined file again and store it as a sync would (retry_quarantined)."""
+    record = get_object_or_404(QuarantinedFile, pk=record_pk, source_id=pk)
+    source = record.source
+    try:
+        outcome = retry_quarantined(record=record, actor=request.user)
+    except QuarantineClosed:
+        messages.error(request, _("%(file)s is no longer quarantined.") % {"file": record.path})
+    except SourceSyncing:
+        messages.error(
+            request,
+            _("%(name)s is syncing: retry once the run has ended.") % {"name": source.name},
+        )
+    except CannotReread:
+        messages.error(
+            request,
+            _("%(file)s cannot be read again on its own; the next sync reads it if it changed.")
+            % {"file": record.path},
+        )
+    except ConnectorError as exc:
+        messages.error(
+            request,
+            _("%(file)s could not be read again: %(error)s")
+            % {"file": record.path, "error": str(exc)},
+        )
+    else:
+        if not outcome.stored:
+            messages.error(
+                request,
+                _("%(file)s is still rejected: %(error_type)s: %(error)s")
+                % {
+                    "file": record.path,
+                    "error_type": outcome.record.error_type,
+                    "error": outcome.record.message,
+                },
+            )
+        elif outcome.item_ids:
+            messages.success(
+                request,
+                ngettext(
+                    "%(file)s is read and stored: %(count)s item, listed under closed files.",
+                    "%(file)s is read and stored: %(count)s items, listed under closed files.",
+                    len(outcome.item_ids),
+                )
+                % {"file": record.path, "count": len(outcome.item_ids)},
+            )
+        else:
+            messages.success(
+                request,
+                _("%(file)s is read; an exclusion rule keeps it from being stored.")
+                % {"file": record.path},
+            )
+    return redirect(f"{source.get_absolute_url()}#quarantine")
+
+
+@staff_member_required
+@require_POST
+def quarantine_dismiss(request: HttpRequest, pk: int, record_pk: int) -> HttpResponse:
+    """Close a quarantined file without storing it; its reason is kept and audited."""
+    record = get_object_or_404(QuarantinedFile, pk=record_pk, source_id=pk)
+    form = DismissForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Say why %(file)s is dismissed.") % {"file": record.path})
+        return redirect(f"{record.source.get_absolute_url()}#quarantine")
+    try:
+        dismiss_quarantined(record=record, reason=form.cleaned_data["reason"], actor=request.user)
+    except QuarantineClosed:
+        messages.error(request, _("%(file)s is no longer quarantined.") % {"file": record.path})
+    except MissingReason:
+        messages.error(request, _("Say why %(file)s is dismissed.") % {"file": record.path})
+    else:
+        messages.success(request, _("%(file)s dismissed.") % {"file": record.path})
+    return redirect(f"{record.source.get_absolute_url()}#quarantine")
 
 
 @staff_member_required
@@ -98,7 +253,7 @@ def source_exclusions(request: HttpRequest, pk: int) -> HttpResponse:
         context = {
             "source": source,
             "runs": source.runs.all()[:20],
-            "quarantine": source.quarantine.all()[:100],
+            **_quarantine_context(request, source),
             **_exclusions_context(source, form),
         }
         return render(request, "connectors/source.html", context, status=400)

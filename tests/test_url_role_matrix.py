@@ -27,6 +27,7 @@ from answers.conversations import ask_in_conversation, give_feedback
 from colleagues.grants import grant_access
 from colleagues.models import Colleague
 from colleagues.roles import Role
+from connectors.models import QuarantinedFile
 from knowledge.erasure import request_erasure
 from knowledge.models import Item
 from knowledge.redaction import request_redaction
@@ -91,6 +92,9 @@ def world(org: Org) -> World:
     erasure = request_erasure(gone, requested_by=users["hr"], label="DSR-1", reason="asked")
     # Bob is leaving: his manager is nobody of the roles above.
     case = open_case(org.bob, last_day=date(2026, 12, 18), via="ui")
+    quarantined = QuarantinedFile.objects.create(
+        source=org.source, path="general/2016-01-14.json", error_type="CorruptFile", message="x"
+    )
     return World(
         org=org,
         users=users,
@@ -108,6 +112,7 @@ def world(org: Org) -> World:
             "erasure": erasure.pk,
             "case": case.pk,
             "departed": also_gone.pk,
+            "quarantined": quarantined.pk,
         },
     )
 
@@ -523,6 +528,26 @@ ROWS: tuple[Row, ...] = (
         "get",
         lambda w: f"/sources/{w.ids['source']}/",
         only(STAFF, 200, "login"),
+    ),
+    Row("connectors:add", "get", lambda w: "/sources/add/", only(STAFF, 200, "login")),
+    Row(
+        "connectors:add_kind",
+        "get",
+        lambda w: "/sources/add/docs/",
+        only(STAFF, 200, "login"),
+    ),
+    Row(
+        "connectors:quarantine_retry",
+        "post",
+        lambda w: f"/sources/{w.ids['source']}/quarantine/{w.ids['quarantined']}/retry/",
+        only(STAFF, "done", "login"),
+    ),
+    Row(
+        "connectors:quarantine_dismiss",
+        "post",
+        lambda w: f"/sources/{w.ids['source']}/quarantine/{w.ids['quarantined']}/dismiss/",
+        only(STAFF, "done", "login"),
+        data=lambda w: {"reason": "an old export"},
     ),
     Row(
         "connectors:sync",

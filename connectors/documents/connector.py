@@ -13,15 +13,19 @@ author); "public" shows it to everyone in the organisation.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
 
 from connectors.base import (
     Audience,
     Connector,
     ListingGap,
     PersonRef,
+    Setting,
     SourceBatch,
     SourceContainer,
     SourceDocument,
@@ -57,6 +61,27 @@ class DocumentsConnector(Connector):
     """Yield each readable file as a document of kind "document", in "folder" containers."""
 
     kind = "docs"
+    label = _("Documents (a folder or a file)")
+    settings = (
+        Setting(
+            "path",
+            _("Path of the documents"),
+            type="path",
+            required=True,
+            help=_(
+                "A folder (read with its subfolders) or one file: .docx, .pdf, .md, .txt, .html."
+            ),
+            placeholder="/data/handover/",
+        ),
+        Setting(
+            "audience",
+            _("Who may see them"),
+            type="choice",
+            choices=AUDIENCES,
+            help=_("author: each document's author only; public: everyone in the organisation."),
+        ),
+    )
+    rereads_files = True
 
     def validate(self) -> None:
         """Raise ConnectorConfigError unless `path` exists and `audience` is known."""
@@ -80,31 +105,72 @@ class DocumentsConnector(Connector):
         for entry in entries:
             if state.unchanged(entry):
                 continue
-            # Walked files are never links; only a configured file may be one.
-            follow = entry.path == root
-            try:
-                parsed = parse_document(entry.path, follow_symlinks=follow)
-            except FileRejected as exc:
-                builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
-                state.mark(entry)
-            except _TRANSIENT as exc:
-                builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
-            except Exception as exc:
-                # A bug of ours must cost one file, not the sync: report it and go on.
-                logger.exception("Unexpected error reading %s", entry.path)
-                builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
-                state.mark(entry)
-            else:
-                document, people, container = build_document(
-                    entry, parsed, public=public, root_name=printable(root.name)
-                )
-                builder.add_document(document, people=people, container=container)
+            if self._read_entry(entry, root, public=public, builder=builder):
                 state.mark(entry)
             if builder.full:
                 yield builder.take(state.dumps())
         last = builder.finish(state.dumps())
         if last is not None:
             yield last
+
+    def _read_entry(
+        self, entry: FileEntry, root: Path, *, public: bool, builder: BatchBuilder
+    ) -> bool:
+        """Add the entry's document, or its failure, to `builder`; return False when the
+        failure is transient (an I/O error: the next sync reads the file again)."""
+        # Walked files are never links; only a configured file may be one.
+        follow = entry.path == root
+        try:
+            parsed = parse_document(entry.path, follow_symlinks=follow)
+        except FileRejected as exc:
+            builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
+        except _TRANSIENT as exc:
+            builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
+            return False
+        except Exception as exc:
+            # A bug of ours must cost one file, not the sync: report it and go on.
+            logger.exception("Unexpected error reading %s", entry.path)
+            builder.add_failure(failure_from(entry.path, exc, follow_symlinks=follow))
+        else:
+            document, people, container = build_document(
+                entry, parsed, public=public, root_name=printable(root.name)
+            )
+            builder.add_document(document, people=people, container=container)
+        return True
+
+    def read_file(self, file: str) -> SourceBatch:
+        """Read one file of the source again, as `fetch` reads it: the same document (id,
+        folder, audience) or the same typed failure. A link or anything but a regular file
+        under the configured path is refused (ConnectorConfigError), as the walk skips it."""
+        root = configured_root(self.config)
+        public = self._audience_mode() == "public"
+        path = Path(file)
+        if root.is_file():
+            if os.path.abspath(path) != os.path.abspath(root):
+                raise ConnectorConfigError(f"{file} is not the file this source reads")
+            relative = printable(root.name)
+        else:
+            inside = relative_in(root, file)
+            if inside is None or format_of(path) is None:
+                raise ConnectorConfigError(f"{file} is not a document file of this source")
+            relative = inside
+            # Every folder between the root and the file must be a real folder, not a link:
+            # the walk never follows one.
+            parent = path.parent
+            while os.path.abspath(parent) != os.path.abspath(root):
+                if parent.is_symlink():
+                    raise ConnectorConfigError(f"{file} is reached through a link")
+                parent = parent.parent
+        builder = BatchBuilder()
+        try:
+            entry = file_entry(path, relative, follow_symlinks=path == root)
+        except OSError as exc:
+            builder.add_failure(failure_from(path, exc, follow_symlinks=path == root))
+            return builder.take("")
+        if entry is None:
+            raise ConnectorConfigError(f"{file} is not a regular file")
+        self._read_entry(entry, root, public=public, builder=builder)
+        return builder.take("")
 
     def list_external_ids(self) -> Iterator[str]:
         """Yield the id of every document file at the source; raise if a folder failed."""

@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from django.utils.translation import gettext_lazy as _
+
 from connectors.base import (
     Connector,
     ListingGap,
+    Setting,
     SourceBatch,
     SourceContainer,
     SourceFailure,
@@ -75,6 +78,17 @@ class EmailFilesConnector(Connector):
     """Yield each message as a document of kind "email", in private "mailbox" containers."""
 
     kind = "email"
+    label = _("Mail files (mbox, .eml, maildir)")
+    settings = (
+        Setting(
+            "path",
+            _("Path of the mail"),
+            type="path",
+            required=True,
+            help=_("An mbox file, an .eml file, a maildir, or a folder holding any of them."),
+            placeholder="/data/mail/",
+        ),
+    )
 
     def validate(self) -> None:
         """Raise ConnectorConfigError unless `path` names an existing file or folder."""

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any, TypeGuard
 from urllib.parse import quote
 
-from connectors.base import Connector, SourceBatch, SourceContainer, SourceFailure
+from django.utils.translation import gettext_lazy as _
+
+from connectors.base import Connector, Setting, SourceBatch, SourceContainer, SourceFailure
 from connectors.documents.files import BatchBuilder, failure_from
 from connectors.email.parsing import MAX_MESSAGE_BYTES, ParsedEmail, parse_email
 from connectors.errors import (
@@ -123,6 +125,26 @@ class ImapConnector(Connector):
     """Yield the messages of the configured IMAP folders as documents of kind "email"."""
 
     kind = "imap"
+    label = _("IMAP mailbox")
+    settings = (
+        Setting("host", _("Server"), required=True, placeholder="mail.example.com"),
+        Setting("username", _("User name"), required=True),
+        Setting(
+            "folders",
+            _("Folders"),
+            type="list",
+            help=_("One per line or separated by commas; empty: INBOX."),
+        ),
+        Setting("security", _("Connection security"), type="choice", choices=("tls", "starttls")),
+        Setting("port", _("Port"), type="integer", help=_("Empty: 993 for TLS, 143 for STARTTLS.")),
+        Setting(
+            "ca_file",
+            _("CA certificate file"),
+            type="path",
+            help=_("Only for a server whose certificate a private CA signed."),
+        ),
+    )
+    secrets = (Setting("password", _("Password"), required=True),)
 
     def validate(self) -> None:
         """Raise ConnectorConfigError unless config and credentials are well formed.

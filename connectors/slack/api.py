@@ -25,9 +25,12 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_lazy as _
+
 from connectors.base import (
     Connector,
     PersonRef,
+    Setting,
     SourceBatch,
     SourceContainer,
     SourceDocument,
@@ -143,6 +146,38 @@ class SlackApiConnector(Connector):
     """
 
     kind: ClassVar[str] = "slack"
+    label = _("Slack workspace (Web API)")
+    settings = (
+        Setting(
+            "channel_types",
+            _("Conversation types"),
+            type="list",
+            help=_(
+                "Any of public_channel, private_channel, mpim, im, separated by commas; "
+                "empty: all of them."
+            ),
+        ),
+        Setting(
+            "workspace_url",
+            _("Workspace address"),
+            type="url",
+            help=_("Links to messages point here, e.g. https://acme.slack.com."),
+        ),
+        Setting(
+            "lookback_days",
+            _("Days read again on each sync"),
+            type="number",
+            help=_("Edits and replies this recent are found by an incremental sync (default 7)."),
+        ),
+    )
+    secrets = (
+        Setting(
+            "token",
+            _("Bot token"),
+            required=True,
+            help=_("The Slack app's bot token (xoxb-…), from OAuth & Permissions."),
+        ),
+    )
     limits: ClassVar[ApiLimits] = ApiLimits()
 
     def validate(self) -> None:

@@ -25,12 +25,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext_lazy as _
+
 from connectors import limits as _limits
 from connectors.archives import DEFAULT_LIMITS, ArchiveLimits
 from connectors.base import (
     Connector,
     ContainerKind,
     ListingGap,
+    Setting,
     SourceBatch,
     SourceContainer,
     SourceDocument,
@@ -160,6 +163,23 @@ class SlackExportConnector(Connector):
     """
 
     kind: ClassVar[str] = "slack-export"
+    label = _("Slack export (ZIP or folder)")
+    settings = (
+        Setting(
+            "path",
+            _("Path of the export"),
+            type="path",
+            required=True,
+            help=_("A Slack workspace export: the .zip file or its unpacked folder."),
+            placeholder="/data/slack-export.zip",
+        ),
+        Setting(
+            "workspace_url",
+            _("Workspace address"),
+            type="url",
+            help=_("Links to messages point here, e.g. https://acme.slack.com."),
+        ),
+    )
     limits: ClassVar[ExportLimits] = ExportLimits()
     archive_limits: ClassVar[ArchiveLimits] = DEFAULT_LIMITS
 

@@ -55,6 +55,8 @@ class UploadsConnector(Connector):
     """Yield each completed upload as a document of kind "document" in the "uploads" folder."""
 
     kind = "upload"
+    # Created by the upload page (connectors.actions.uploads_source), never by hand.
+    addable = False
 
     @property
     def root(self) -> Path:
