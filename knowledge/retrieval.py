@@ -37,6 +37,7 @@ from knowledge.index.base import ChunkHit, Filters
 from knowledge.models import Chunk, Item
 from knowledge.search import MARK_END, MARK_START, SearchHit, query_terms
 from knowledge.selectors import items_visible_to
+from knowledge.text import cjk_matches, has_cjk
 from knowledge.visibility import Reader
 
 logger = logging.getLogger(__name__)
@@ -244,7 +245,8 @@ def excerpts_for(
     """
     out: dict[int, str] = {}
     worded = [c for c in chunk_ids if c in keyword_ids]
-    if worded and terms:
+    # The database marks English words only: a query with CJK words is marked here.
+    if worded and terms and not any(has_cjk(t) for t in terms):
         out.update(_database_snippets(worded, terms))
     missing = [c for c in chunk_ids if c not in out]
     if missing:
@@ -284,11 +286,7 @@ def _database_snippets(chunk_ids: Sequence[int], terms: Sequence[str]) -> dict[i
 def window_excerpt(text: str, terms: Sequence[str], size: int = EXCERPT_CHARS) -> str:
     """About `size` characters of `text` around the first of `terms`, each term marked."""
     text = " ".join(text.split())
-    pattern = (
-        re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
-        if terms
-        else None
-    )
+    pattern = _marked(terms)
     first = pattern.search(text) if pattern else None
     start = max(0, (first.start() if first else 0) - size // 3)
     if start:
@@ -302,6 +300,24 @@ def window_excerpt(text: str, terms: Sequence[str], size: int = EXCERPT_CHARS) -
     if pattern is not None:
         window = pattern.sub(lambda m: f"{MARK_START}{m.group(0)}{MARK_END}", window)
     return ("…" if start else "") + window + ("…" if end < len(text) else "")
+
+
+def _marked(terms: Sequence[str]) -> re.Pattern[str] | None:
+    """What an excerpt marks: a Latin-script term from a word start, with the rest of its word
+    ("rotat" marks "rotation"); a CJK term where it stands, or, for one looked up by its
+    bigrams (knowledge.text.cjk_matches), any of them, longest first."""
+    latin = [re.escape(t) for t in terms if not has_cjk(t)]
+    cjk: set[str] = set()
+    for term in terms:
+        if has_cjk(term):
+            cjk.add(term)
+            cjk.update("".join(m.tokens) if len(m.tokens) == 1 else term for m in cjk_matches(term))
+    alternatives = []
+    if latin:
+        alternatives.append(r"\b(?:" + "|".join(latin) + r")\w*")
+    if cjk:
+        alternatives.append("|".join(re.escape(t) for t in sorted(cjk, key=lambda t: (-len(t), t))))
+    return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
 
 
 def parse_when(value: str, *, end: bool = False) -> datetime:

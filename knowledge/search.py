@@ -7,19 +7,18 @@ inside each backend query, so hidden chunks never take a top-k slot.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from colleagues.models import Colleague
 from knowledge.index.base import Filters
 from knowledge.models import Item
 from knowledge.selectors import STOPWORDS
+from knowledge.text import CJK_STOPWORDS, has_cjk, query_words
 from knowledge.visibility import Reader
 
 # Around each matched word in an excerpt; the UI turns them into <mark>, JSON drops them.
 MARK_START = "\ue000"
 MARK_END = "\ue001"
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 32
 
 
@@ -42,12 +41,21 @@ class SearchHit:
 
 
 def query_terms(query: str) -> list[str]:
-    """The distinct words of a query worth matching, in order."""
+    """The distinct words of a query worth matching, in order.
+
+    Latin-script words as `\\w+` finds them; CJK runs cut at grammar characters
+    (knowledge.text.query_words), which the index backends look up by their bigrams
+    (`has_cjk(term)` tells them apart). Stop words are left out unless nothing else is left.
+    """
     seen: dict[str, None] = {}
-    for token in _TOKEN.findall(query.lower()):
-        if token not in STOPWORDS and token.strip("_"):
-            seen.setdefault(token, None)
-    terms = list(seen) or list(dict.fromkeys(_TOKEN.findall(query.lower())))
+    every = query_words(query)
+    for token in every:
+        if token in STOPWORDS or not token.strip("_"):
+            continue
+        if has_cjk(token) and token in CJK_STOPWORDS:
+            continue
+        seen.setdefault(token, None)
+    terms = list(seen) or list(dict.fromkeys(every))
     return terms[:MAX_QUERY_TERMS]
 
 

@@ -51,6 +51,7 @@ from knowledge.index.base import (
     IndexBackend,
     Scope,
 )
+from knowledge.index.cjk import fts5_query, split_terms, tsquery_text
 from knowledge.models import Audience, Chunk
 from knowledge.search import query_terms
 
@@ -131,27 +132,12 @@ class DbIndexBackend(IndexBackend):
         except EmptyResultSet:
             return []
         connection = connections[self.using]
+        latin, cjk = split_terms(terms)
         if connection.vendor == "postgresql":
-            tsquery = "(" + " || ".join(["plainto_tsquery('english', %s)"] * len(terms)) + ")"
-            sql = (
-                f"WITH q AS (SELECT {tsquery} AS query)"  # noqa: S608 (see below)
-                " SELECT c.id, c.item_id, ts_rank_cd(c.search_vector, q.query) AS score"
-                " FROM knowledge_chunk c JOIN knowledge_item i ON i.id = c.item_id, q"
-                f" WHERE c.search_vector @@ q.query{where}"
-                " ORDER BY score DESC, c.id LIMIT %s"
-            )
-            values: list[Any] = [*terms, *params, limit]
+            sql, values = _postgres_keyword_sql(latin, cjk, where)
         else:
-            # Each term is quoted, so nothing in a query is FTS5 syntax.
-            sql = (
-                "SELECT c.id, c.item_id, -bm25(knowledge_chunk_fts) AS score"  # noqa: S608
-                " FROM knowledge_chunk_fts"
-                " JOIN knowledge_chunk c ON c.id = knowledge_chunk_fts.rowid"
-                " JOIN knowledge_item i ON i.id = c.item_id"
-                f" WHERE knowledge_chunk_fts MATCH %s{where}"
-                " ORDER BY bm25(knowledge_chunk_fts), c.id LIMIT %s"
-            )
-            values = [" OR ".join(f'"{term}"' for term in terms), *params, limit]
+            sql, values = _sqlite_keyword_sql(latin, cjk, where)
+        values = [*values, *params, limit]
         # Only constant SQL and `where` (Django's own compiled SQL) are interpolated.
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
@@ -309,6 +295,83 @@ class DbIndexBackend(IndexBackend):
                 for r, s in zip(rows, scores, strict=True)
             )
         return hits
+
+
+def _postgres_keyword_sql(latin: list[str], cjk: list[str], where: str) -> tuple[str, list[Any]]:
+    """The ranked keyword query on PostgreSQL, before the scope's parameters and the limit.
+
+    English words match search_vector ('english', as before); CJK words match the bigrams of
+    search_cjk; a chunk's score is the sum of both sides' ts_rank_cd."""
+    sides: list[tuple[str, str]] = []  # (column, tsquery expression)
+    values: list[Any] = []
+    if latin:
+        sides.append(
+            ("search_vector", " || ".join(["plainto_tsquery('english', %s)"] * len(latin)))
+        )
+        values.extend(latin)
+    if cjk:
+        sides.append(("search_cjk", "to_tsquery('simple', %s)"))
+        values.append(tsquery_text(cjk))
+    queries = ", ".join(f"({expression}) AS q{n}" for n, (_, expression) in enumerate(sides))
+    if len(sides) == 1:
+        column = sides[0][0]
+        score = f"ts_rank_cd(c.{column}, q.q0)"
+        match = f"c.{column} @@ q.q0"
+    else:
+        score = " + ".join(
+            f"coalesce(ts_rank_cd(c.{column}, q.q{n}), 0)" for n, (column, _) in enumerate(sides)
+        )
+        match = "(" + " OR ".join(f"c.{col} @@ q.q{n}" for n, (col, _) in enumerate(sides)) + ")"
+    sql = (
+        f"WITH q AS (SELECT {queries})"  # noqa: S608 (constant SQL and Django's `where`)
+        f" SELECT c.id, c.item_id, {score} AS score"
+        " FROM knowledge_chunk c JOIN knowledge_item i ON i.id = c.item_id, q"
+        f" WHERE {match}{where}"
+        " ORDER BY score DESC, c.id LIMIT %s"
+    )
+    return sql, values
+
+
+def _sqlite_keyword_sql(latin: list[str], cjk: list[str], where: str) -> tuple[str, list[Any]]:
+    """The ranked keyword query on SQLite, before the scope's parameters and the limit.
+
+    English words match knowledge_chunk_fts (porter, as before) and CJK words the bigram table
+    knowledge_chunk_cjk; a chunk's score is the sum of both sides' BM25. Each term is quoted,
+    so nothing in a query is FTS5 syntax."""
+    if latin and not cjk:
+        sql = (
+            "SELECT c.id, c.item_id, -bm25(knowledge_chunk_fts) AS score"  # noqa: S608
+            " FROM knowledge_chunk_fts"
+            " JOIN knowledge_chunk c ON c.id = knowledge_chunk_fts.rowid"
+            " JOIN knowledge_item i ON i.id = c.item_id"
+            f" WHERE knowledge_chunk_fts MATCH %s{where}"
+            " ORDER BY bm25(knowledge_chunk_fts), c.id LIMIT %s"
+        )
+        return sql, [" OR ".join(f'"{term}"' for term in latin)]
+    # Each side in its own materialised CTE: bm25() works only in a query on its own table.
+    sides = [
+        "cjk AS MATERIALIZED (SELECT rowid AS id, -bm25(knowledge_chunk_cjk) AS s"
+        " FROM knowledge_chunk_cjk WHERE knowledge_chunk_cjk MATCH %s)"
+    ]
+    values: list[Any] = [fts5_query(cjk)]
+    unions = ["SELECT id, s FROM cjk"]
+    if latin:
+        sides.append(
+            "en AS MATERIALIZED (SELECT rowid AS id, -bm25(knowledge_chunk_fts) AS s"
+            " FROM knowledge_chunk_fts WHERE knowledge_chunk_fts MATCH %s)"
+        )
+        values.append(" OR ".join(f'"{term}"' for term in latin))
+        unions.append("SELECT id, s FROM en")
+    sql = (
+        f"WITH {', '.join(sides)},"  # noqa: S608 (constant SQL and Django's `where`)
+        f" m AS (SELECT id, sum(s) AS score FROM ({' UNION ALL '.join(unions)}) GROUP BY id)"
+        " SELECT c.id, c.item_id, m.score FROM m"
+        " JOIN knowledge_chunk c ON c.id = m.id"
+        " JOIN knowledge_item i ON i.id = c.item_id"
+        f" WHERE 1 = 1{where}"
+        " ORDER BY m.score DESC, c.id LIMIT %s"
+    )
+    return sql, values
 
 
 def audiences_in(scope: Scope, *, using: str = DEFAULT_DB_ALIAS) -> QuerySet[Audience] | None:
