@@ -87,6 +87,10 @@ def _pages_for(username: str) -> list[str]:
             "/curation/feedback/",
             "/sources/",
             f"/sources/{Source.objects.order_by('pk').first().pk}/",  # type: ignore[union-attr]
+            "/sources/add/",
+            "/sources/add/docs/",
+            "/sources/add/imap/",
+            "/sources/add/slack/",
             "/knowledge/audit/",
         ],
     }
