@@ -38,7 +38,9 @@ def chat(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse
     """The user's conversations with this colleague's package; one of them open (or none)."""
     colleague = viewable_colleague(request.user, slug)
     user = _user(request)
-    conversations = Conversation.objects.filter(user=user, colleague=colleague)
+    conversations = Conversation.objects.filter(user=user, colleague=colleague).select_related(
+        "colleague"
+    )
     conversation = get_object_or_404(conversations, pk=pk) if pk is not None else None
     if request.method == "POST":
         form = QuestionForm(request.POST)

@@ -136,7 +136,7 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, _("Access granted."))
             return redirect("colleagues:access", slug=slug)
-    grants = live_grants().filter(colleague=colleague).select_related("user", "group")
+    grants = live_grants().filter(colleague=colleague).select_related("user", "group", "created_by")
     ended = (
         AccessGrant.objects.filter(colleague=colleague)
         .exclude(pk__in=grants.values("pk"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -231,47 +231,44 @@ def _explain(
     applying, the first of equals by id (as knowledge.retention.policies.expiry_of)."""
     if not ids:
         return []
-    chosen = Item.objects.filter(pk__in=ids)
-    applying = {
-        p.pk: set(chosen.filter(scope_condition(p)).values_list("pk", flat=True)) for p in policies
+    # One query whatever the number of policies and holds: which of them applies to each item
+    # is a boolean column per policy and per hold.
+    conditions = {f"policy_{p.pk}": scope_condition(p) for p in policies}
+    conditions.update({f"hold_{h.pk}": c for h in holds if (c := hold_condition(h)) is not None})
+    flags = {
+        name: Case(When(condition, then=Value(True)), default=Value(False))
+        for name, condition in conditions.items()
     }
-    held: dict[int, set[int]] = {}
-    for hold in holds:
-        condition = hold_condition(hold)
-        if condition is not None:
-            held[hold.pk] = set(chosen.filter(condition).values_list("pk", flat=True))
-    rows = chosen.values_list(
-        "pk",
-        "kind",
-        "created_at",
-        "source__name",
-        "container__name",
-        "author__colleague__departed_on",
+    columns = ("pk", "kind", "created_at", "source__name", "container__name")
+    rows = (
+        Item.objects.filter(pk__in=ids)
+        .annotate(departed_on=F("author__colleague__departed_on"), **flags)
+        .values(*columns, "departed_on", *flags)
     )
     found = []
-    for pk, kind, created_at, source, container, departed_on in rows:
+    for row in rows:
         best: tuple[datetime, RetentionPolicy] | None = None
         count = 0
         for policy in policies:
-            if pk not in applying[policy.pk]:
+            if not row[f"policy_{policy.pk}"]:
                 continue
             count += 1
-            at = expiry_under(policy, created_at=created_at, departed_on=departed_on)
+            at = expiry_under(policy, created_at=row["created_at"], departed_on=row["departed_on"])
             if best is None or at > best[0]:
                 best = (at, policy)
         if best is None:
             continue
         found.append(
             Expiring(
-                item_id=pk,
-                kind=kind,
-                created_at=created_at,
+                item_id=row["pk"],
+                kind=row["kind"],
+                created_at=row["created_at"],
                 expires_at=best[0],
-                source=source,
-                container=container or "",
+                source=row["source__name"],
+                container=row["container__name"] or "",
                 policy=best[1],
                 policies=count,
-                holds=tuple(h for h in holds if pk in held.get(h.pk, ())),
+                holds=tuple(h for h in holds if row.get(f"hold_{h.pk}")),
             )
         )
     return found

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -89,15 +89,18 @@ def without_held(items: QuerySet[Item], holds: Iterable[LegalHold] | None = None
 def held_counts(items: QuerySet[Item], holds: Sequence[LegalHold] | None = None) -> dict[int, int]:
     """How many of `items` each active hold covers (hold id -> count), holds covering none left
     out. An item two holds cover counts for both."""
-    counts: dict[int, int] = {}
-    for hold in active_holds() if holds is None else holds:
-        condition = hold_condition(hold)
-        if condition is None:
-            continue
-        count = items.filter(condition).count()
-        if count:
-            counts[hold.pk] = count
-    return counts
+    conditions = {
+        hold.pk: condition
+        for hold in (active_holds() if holds is None else holds)
+        if (condition := hold_condition(hold)) is not None
+    }
+    if not conditions:
+        return {}
+    # One query whatever the number of holds: a filtered count per hold.
+    counts = items.aggregate(
+        **{f"hold_{pk}": Count("pk", filter=condition) for pk, condition in conditions.items()}
+    )
+    return {pk: counts[f"hold_{pk}"] for pk in conditions if counts[f"hold_{pk}"]}
 
 
 def holds_covering(item: Item) -> list[LegalHold]:
