@@ -10,6 +10,7 @@ through (ingest, grants, cases, tokens, feedback, audit records).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections import Counter
@@ -587,3 +588,28 @@ def test_home(role: str, hr: User) -> None:
         _cases(count)
 
     assert_flat(signed_in(user), "/", grow, bound=25, shown="Perf Person")
+
+
+def test_item_page_thread(employee: User) -> None:
+    """An item's page shows its whole thread."""
+    author = authors(1)[0]
+    user_id = author.identities.get(kind="slack").value.split("/")[-1]
+    first = f.message("CPERF0001", user_id, "Where is the deploy runbook?")
+    first = dataclasses.replace(first, thread_id=first.external_id)  # a thread's first message
+    source = Source.objects.get(name="perf-slack")
+    ingest_batch(source=source, batch=f.batch(first))
+    item = Item.objects.get(external_id=first.external_id)
+
+    def grow(count: int) -> None:
+        replies = [
+            f.message(
+                "CPERF0001",
+                user_id,
+                f"reply {next(_serial)}: in the wiki",
+                thread=first.external_id,
+            )
+            for _ in range(count)
+        ]
+        ingest_batch(source=source, batch=f.batch(*replies))
+
+    assert_flat(signed_in(employee), f"/knowledge/items/{item.pk}/", grow, bound=15, shown="reply ")
