@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install demo test lint typecheck check-deploy worker clean-demo llm-server ldap-headers \
-	messages
+	messages screenshots
 
 $(INSTALLED): pyproject.toml
 	@$(MAKE) --no-print-directory ldap-headers
@@ -45,6 +45,16 @@ demo: $(INSTALLED)
 ## The test suite. Service tests run when their variables are set (README, "Tests").
 test: $(INSTALLED)
 	$(BIN)/pytest
+
+## The README's screenshots: the browser journeys (tests/journeys/) save theirs into
+## docs/screenshots/ instead of tests/artifacts/journeys/. Chinese text and emoji need fonts
+## Chromium can use (Debian: fonts-wqy-microhei fonts-noto-color-emoji), or they show as boxes.
+CHROMIUM ?= /usr/bin/chromium
+screenshots: $(INSTALLED)
+	@fc-list :lang=zh 2>/dev/null | grep -q . || echo "warning: no Chinese font:" \
+		"apt-get install fonts-wqy-microhei fonts-noto-color-emoji" >&2
+	COLLEAGUE_SCREENSHOTS=$(CURDIR)/docs/screenshots TEST_BROWSER=$(CHROMIUM) \
+		$(BIN)/pytest tests/journeys -m browser -q -p no:cacheprovider
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
