@@ -413,3 +413,51 @@ def test_retry_and_dismiss_are_post_only(admin_client: Client, synced: Source) -
     assert (
         csrf.post(f"/sources/{synced.pk}/quarantine/{record.pk}/dismiss/", {"reason": "x"})
     ).status_code == 403
+
+
+def test_read_file_gives_what_a_sync_reads_and_only_files_of_the_source(
+    folder: Path, tmp_path: Path
+) -> None:
+    from connectors.documents.connector import DocumentsConnector
+    from connectors.errors import ConnectorConfigError
+
+    (folder / "reports").mkdir()
+    (folder / "reports" / "q3.md").write_text("# Q3\n\nRevenue grew in the third quarter.\n")
+    connector = DocumentsConnector(
+        config={"path": str(folder), "audience": "public"}, credentials={}
+    )
+    fetched = {
+        document.external_id: document
+        for batch in connector.fetch(cursor=None)
+        for document in batch.documents
+    }
+    again = connector.read_file(str(folder / "reports" / "q3.md"))
+    assert again.documents == (fetched["reports/q3.md"],)
+    assert [c.external_id for c in again.containers] == ["reports"]
+    broken = connector.read_file(str(folder / "design.docx"))
+    assert broken.documents == ()
+    assert [f.error_type for f in broken.failures] == ["CorruptFile"]
+    outside = tmp_path / "elsewhere.md"
+    outside.write_text("# Not of this source\n")
+    with pytest.raises(ConnectorConfigError, match="not a document file of this source"):
+        connector.read_file(str(outside))
+    with pytest.raises(ConnectorConfigError, match="not a document file of this source"):
+        connector.read_file(str(folder / "reports" / ".." / ".." / "elsewhere.md"))
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "secret.md").write_text("# Behind a link\n")
+    (folder / "via-link").symlink_to(tmp_path / "linked")
+    with pytest.raises(ConnectorConfigError, match="through a link"):
+        connector.read_file(str(folder / "via-link" / "secret.md"))
+
+
+def test_retry_waits_while_the_source_is_syncing(
+    admin_client: Client, synced: Source, folder: Path
+) -> None:
+    record = synced.quarantine.get()
+    shutil.copyfile(GOOD_DOCX, folder / "design.docx")
+    synced.runs.update(status=SyncRun.Status.RUNNING, finished_at=None)
+    response = admin_client.post(f"/sources/{synced.pk}/quarantine/{record.pk}/retry/", follow=True)
+    assert "Handover is syncing: retry once the run has ended." in response.content.decode()
+    record.refresh_from_db()
+    assert record.state == QuarantinedFile.State.OPEN
+    assert not Item.objects.filter(external_id="design.docx").exists()
