@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -24,6 +27,10 @@ from colleagues.selectors import (
 from knowledge.selectors import characteristic_terms, item_counts_by_source, items_by
 from knowledge.visibility import reader_for
 
+# The directory lists this many colleagues a page: a large organisation's would otherwise be one
+# page of thousands of rows.
+COLLEAGUES_PER_PAGE = 100
+
 
 @login_required
 def directory(request: HttpRequest) -> HttpResponse:
@@ -32,8 +39,16 @@ def directory(request: HttpRequest) -> HttpResponse:
     if status not in Colleague.Status.values:
         status = ""
     query = request.GET.get("q", "").strip()[:200]
+    page = Paginator(
+        colleague_directory(department=department, status=status, query=query),
+        COLLEAGUES_PER_PAGE,
+    ).get_page(request.GET.get("page"))
+    filters = {"q": query, "department": department, "status": status}
     context = {
-        "colleagues": colleague_directory(department=department, status=status, query=query),
+        "colleagues": page.object_list,
+        "page": page,
+        # The filters, for the pager's links (the filter form starts again from page 1).
+        "filters": urlencode({k: v for k, v in filters.items() if v}),
         "departments": departments(),
         "statuses": Colleague.Status.choices,
         "department": department,

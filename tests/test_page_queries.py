@@ -613,3 +613,27 @@ def test_item_page_thread(employee: User) -> None:
         ingest_batch(source=source, batch=f.batch(*replies))
 
     assert_flat(signed_in(employee), f"/knowledge/items/{item.pk}/", grow, bound=15, shown="reply ")
+
+
+# --- Lists without a bound are paged ---------------------------------------------------------
+
+
+def test_directory_is_paged_and_keeps_its_filters(employee: User) -> None:
+    """A directory of thousands is not one page: 100 colleagues a page, the pager's links
+    keep the filters."""
+    Colleague.objects.bulk_create(
+        Colleague(name=f"Paged Person{n:03d}", slug=f"paged-{n}", department="Robotics")
+        for n in range(130)
+    )
+    client = signed_in(employee)
+    first = client.get("/colleagues/?department=Robotics").content.decode()
+    assert first.count("Paged Person") == 100
+    assert "Paged Person099" in first and "Paged Person100" not in first
+    assert 'href="?department=Robotics&amp;page=2"' in first
+    second = client.get("/colleagues/?department=Robotics&page=2").content.decode()
+    assert second.count("Paged Person") == 30
+    assert "Paged Person129" in second
+    assert 'href="?department=Robotics&amp;page=1"' in second
+    # The htmx filter's answer (the rows only) is paged the same way.
+    rows = client.get("/colleagues/?q=Paged", headers={"HX-Request": "true"}).content.decode()
+    assert rows.count("Paged Person") == 100 and 'href="?q=Paged&amp;page=2"' in rows
