@@ -20,6 +20,7 @@ recipients.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ from connectors.documents.files import (
 )
 from connectors.email.mbox import SNIFF_BYTES, is_mbox_start, is_message_start, split_mbox
 from connectors.email.parsing import MAX_MESSAGE_BYTES, ParsedEmail, parse_email
-from connectors.errors import FileRejected, LimitExceeded
+from connectors.errors import ConnectorConfigError, FileRejected, LimitExceeded
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class EmailFilesConnector(Connector):
             placeholder="/data/mail/",
         ),
     )
+    rereads_files = True
 
     def validate(self) -> None:
         """Raise ConnectorConfigError unless `path` names an existing file or folder."""
@@ -127,6 +129,39 @@ class EmailFilesConnector(Connector):
         last = builder.finish(state.dumps())
         if last is not None:
             yield last
+
+    def read_file(self, file: str) -> SourceBatch:
+        """Read one message file again (an .eml, a maildir message, a raw message saved under
+        another name) as `fetch` reads it: the same id, mailbox and audience, or the same typed
+        failure. The file is found by the walk `fetch` makes, so it gets the mailbox a sync
+        gives it. An mbox is refused (ConnectorConfigError): its next sync reads it again
+        when it changed, as do files the walk does not find as mail."""
+        root = configured_root(self.config)
+        target = os.path.abspath(file)
+        listing = BatchBuilder()
+        builder = BatchBuilder()
+        for mail_file in self._mail_files(root, listing):
+            if os.path.abspath(mail_file.entry.path) != target:
+                continue
+            if mail_file.is_mbox:
+                raise ConnectorConfigError(
+                    f"{file} is an mbox; its next sync reads it again when it changed"
+                )
+            for item in self._read(mail_file):
+                if isinstance(item, _ReadError):
+                    builder.add_failure(item.failure)
+                elif isinstance(item, SourceFailure):
+                    builder.add_failure(item)
+                else:
+                    builder.add_document(
+                        item.document, people=item.people, container=mail_file.mailbox
+                    )
+            return builder.take("")
+        for failure in listing.failures:
+            if failure.file and os.path.abspath(failure.file) == target:
+                builder.add_failure(failure)  # still not readable as mail
+                return builder.take("")
+        raise ConnectorConfigError(f"{file} is not a message file of this source")
 
     def list_external_ids(self) -> Iterator[str]:
         """Yield the id of every message at the source; raise if anything failed."""

@@ -360,12 +360,24 @@ def test_dismiss_needs_a_reason_and_keeps_the_row(
     assert record.retries == 0
 
 
+def _mail(subject: str, message_id: str) -> bytes:
+    return (
+        f"From: Ann Lee <ann@acme.test>\nTo: bob@acme.test\nSubject: {subject}\n"
+        f"Message-ID: <{message_id}>\nDate: Tue, 04 Mar 2025 10:00:00 +0000\n\n"
+        f"{subject}: drain the node before patching the kernel.\n"
+    ).encode()
+
+
 def test_a_record_within_a_file_cannot_be_retried_and_the_page_says_so(
     admin_client: Client, tmp_path: Path, django_capture_on_commit_callbacks
 ) -> None:
     mail = tmp_path / "mail"
     mail.mkdir()
-    (mail / "broken.eml").write_bytes(b"")
+    (mail / "archive.mbox").write_bytes(
+        b"From a@x Tue Mar  4 10:00:00 2025\n"
+        + _mail("one", "one@acme.test")
+        + b"\nFrom b@x Tue Mar  4 10:00:00 2025\nno headers at all\n"
+    )
     response = admin_client.post(
         "/sources/add/email/", {"name": "Ops mail", "config_path": str(mail)}
     )
@@ -374,14 +386,37 @@ def test_a_record_within_a_file_cannot_be_retried_and_the_page_says_so(
     with django_capture_on_commit_callbacks(execute=True):
         run_sync(source=source)
     record = source.quarantine.get()
+    assert record.member == "#2"
     page = admin_client.get(f"/sources/{source.pk}/").content.decode()
-    assert "cannot read one file again on its own" in page
+    assert "Cannot be read again alone (a record within a file" in page
     assert f"/quarantine/{record.pk}/retry/" not in page
     refused = admin_client.post(f"/sources/{source.pk}/quarantine/{record.pk}/retry/", follow=True)
     assert "cannot be read again on its own" in refused.content.decode()
     record.refresh_from_db()
     assert record.state == QuarantinedFile.State.OPEN
     assert record.retries == 0
+
+
+def test_a_broken_mail_file_is_retried_into_its_mailbox(
+    admin_client: Client, tmp_path: Path, django_capture_on_commit_callbacks
+) -> None:
+    mail = tmp_path / "mail"
+    (mail / "ops").mkdir(parents=True)
+    (mail / "ops" / "1.eml").write_bytes(_mail("Kernel patching", "1@acme.test"))
+    (mail / "ops" / "2.eml").write_bytes(b"")
+    admin_client.post("/sources/add/email/", {"name": "Ops mail", "config_path": str(mail)})
+    source = Source.objects.get(name="Ops mail")
+    with django_capture_on_commit_callbacks(execute=True):
+        run_sync(source=source)
+    record = source.quarantine.get()
+    (mail / "ops" / "2.eml").write_bytes(_mail("Node drains", "2@acme.test"))
+    admin_client.post(f"/sources/{source.pk}/quarantine/{record.pk}/retry/")
+    record.refresh_from_db()
+    assert record.state == QuarantinedFile.State.RESOLVED
+    first, second = Item.objects.filter(source=source).order_by("external_id")
+    assert second.external_id == "2@acme.test"
+    assert second.container_id == first.container_id  # the mailbox a sync gives it
+    assert second.audience_id == first.audience_id  # its sender and recipient
 
 
 def test_non_staff_can_neither_add_nor_fix(
