@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
+from config.widgets import LongSelect
 from knowledge.erasure import (
     ErasureRefused,
     approve_erasure,
@@ -34,6 +35,7 @@ class RequestForm(forms.Form):
     colleague = forms.ModelChoiceField(
         Colleague.objects.filter(status=Colleague.Status.DEPARTED).order_by("name"),
         label=gettext_lazy("Colleague"),
+        widget=LongSelect,
         help_text=gettext_lazy("Only people who have left can be erased."),
     )
     label = forms.CharField(

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
+from config.widgets import LongSelect
 from connectors.models import Source
 from knowledge.models import Container, LegalHold, RetentionPolicy
 from knowledge.retention.holds import HoldRefused, place_hold, release_hold
@@ -37,11 +38,13 @@ class PolicyForm(forms.Form):
     container = forms.ModelChoiceField(
         Container.objects.select_related("source").order_by("name"),
         required=False,
+        widget=LongSelect,
         label=gettext_lazy("Channel or folder"),
     )
     colleague = forms.ModelChoiceField(
         Colleague.objects.order_by("name"),
         required=False,
+        widget=LongSelect,
         label=gettext_lazy("Colleague"),
         help_text=gettext_lazy(
             "For the colleague scope; for departure, only this leaver (empty: all)."
@@ -57,6 +60,7 @@ class HoldForm(forms.Form):
     colleague = forms.ModelChoiceField(
         Colleague.objects.order_by("name"),
         required=False,
+        widget=LongSelect,
         label=gettext_lazy("Colleague"),
         help_text=gettext_lazy("What they wrote."),
     )
@@ -66,6 +70,7 @@ class HoldForm(forms.Form):
     container = forms.ModelChoiceField(
         Container.objects.select_related("source").order_by("name"),
         required=False,
+        widget=LongSelect,
         label=gettext_lazy("Channel or folder"),
     )
     created_from = forms.DateField(

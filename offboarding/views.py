@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from colleagues.models import Colleague
+from config.widgets import LongSelect
 from connectors.models import Source
 from knowledge.models import Item
 from knowledge.redaction import RedactionRefused
@@ -40,7 +41,7 @@ ITEMS_PER_PAGE = 50
 
 class OpenCaseForm(forms.Form):
     colleague = forms.ModelChoiceField(
-        Colleague.objects.order_by("name"), label=gettext_lazy("Colleague")
+        Colleague.objects.order_by("name"), label=gettext_lazy("Colleague"), widget=LongSelect
     )
     last_day = forms.DateField(
         label=gettext_lazy("Last day"), widget=forms.DateInput(attrs={"type": "date"})
@@ -62,6 +63,7 @@ class SuccessorForm(forms.Form):
     successor = forms.ModelChoiceField(
         Colleague.objects.filter(status=Colleague.Status.CURRENT).order_by("name"),
         required=False,
+        widget=LongSelect,
         label=gettext_lazy("Successor"),
     )
     note = forms.CharField(max_length=1000, required=False, label=gettext_lazy("Note"))
