@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from colleagues.models import Colleague
-from colleagues.selectors import colleague_directory
 from connectors.models import Source
 from knowledge.home import home_for
 from knowledge.index.base import Filters
@@ -97,7 +96,8 @@ def search(request: HttpRequest) -> HttpResponse:
     context = {
         "query": query,
         "colleague": colleague,
-        "colleagues": colleague_directory(),
+        # The filter's options: only what they show (every colleague of the organisation).
+        "colleagues": Colleague.objects.order_by("name").only("slug", "name"),
         "sources": sources,
         "source": source,
         "kinds": Item.Kind.choices,
