@@ -498,3 +498,11 @@ def test_retry_waits_while_the_source_is_syncing(
     record.refresh_from_db()
     assert record.state == QuarantinedFile.State.OPEN
     assert not Item.objects.filter(external_id="design.docx").exists()
+
+
+def test_the_form_speaks_the_readers_language(admin_client: Client) -> None:
+    page = admin_client.get("/sources/add/imap/", headers={"Accept-Language": "zh-Hans"})
+    text = page.content.decode()
+    assert "添加数据源：IMAP 邮箱" in text
+    assert "服务器" in text  # the host's label
+    assert "添加该数据源" in text
