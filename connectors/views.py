@@ -20,6 +20,7 @@ from connectors.actions import (
     MissingReason,
     QuarantineClosed,
     SourceSyncing,
+    can_reread,
     delete_source,
     dismiss_quarantined,
     retry_quarantined,
@@ -116,13 +117,17 @@ def _quarantine_context(request: HttpRequest, source: Source) -> dict[str, objec
     rereads = connector_class(source.kind).rereads_files if source.kind in CONNECTORS else False
     quarantine = list(rows.filter(state=QuarantinedFile.State.OPEN)[:100])
     for record in quarantine:
-        record.can_retry = rereads and bool(record.file) and not record.member  # type: ignore[attr-defined]
+        record.can_retry = can_reread(record)  # type: ignore[attr-defined]
     closed = list(rows.exclude(state=QuarantinedFile.State.OPEN).order_by("-resolved_at")[:20])
     stored_ids = {pk for record in closed for pk in record.stored_item_ids}
-    visible = {
-        item.pk: item
-        for item in items_visible_to(reader_for(request.user)).filter(pk__in=stored_ids)
-    }
+    visible = (
+        {
+            item.pk: item
+            for item in items_visible_to(reader_for(request.user)).filter(pk__in=stored_ids)
+        }
+        if stored_ids
+        else {}
+    )
     for record in closed:
         record.stored_items = [  # type: ignore[attr-defined]
             visible[pk] for pk in record.stored_item_ids if pk in visible
