@@ -7,10 +7,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install demo test lint typecheck check-deploy worker clean-demo llm-server ldap-headers \
-	messages screenshots
+	messages screenshots pdf-fonts
 
 $(INSTALLED): pyproject.toml
 	@$(MAKE) --no-print-directory ldap-headers
+	@$(MAKE) --no-print-directory pdf-fonts
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -32,6 +33,21 @@ ldap-headers:
 			echo "python-ldap needs the OpenLDAP and SASL headers:" \
 				"sudo apt-get install libldap2-dev libsasl2-dev" >&2; \
 			exit 1; \
+		fi; \
+	fi
+
+## The audit PDFs print Chinese, Japanese and Korean names with WenQuanYi Micro Hei
+## (knowledge/reports.py, CJK_FONT): installed with apt-get when missing (as root, on Debian
+## and Ubuntu), else a warning; without it such names print as boxes.
+pdf-fonts:
+	@if [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "Installing fonts-wqy-microhei for the audit PDFs"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends fonts-wqy-microhei >/dev/null; \
+		else \
+			echo "warning: no CJK font for the audit PDFs:" \
+				"sudo apt-get install fonts-wqy-microhei" >&2; \
 		fi; \
 	fi
 

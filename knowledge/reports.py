@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,6 +26,9 @@ from fpdf import FPDF
 
 from colleagues.models import Colleague
 from knowledge.models import AuditEvent
+from knowledge.text import CJK_RUN, has_cjk
+
+logger = logging.getLogger(__name__)
 
 # The actions that touch a colleague's package, and the column each counts in.
 ASKED = "answers.asked"
@@ -340,6 +344,10 @@ def csv_bytes(table: Table) -> bytes:
 
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+# Chinese, Japanese and Korean glyphs, which DejaVu lacks: Debian's fonts-wqy-microhei (.ci/run
+# and `make install` install it). Without it CJK text prints as CJK_MISSING boxes, never blank.
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+CJK_MISSING = "\u25a1"  # □, which DejaVu has
 
 
 def pdf_bytes(document: Table | Report, *, generated_by: str, generated_at: datetime) -> bytes:
@@ -421,16 +429,37 @@ def _bars(pdf: FPDF, chart: Chart, family: str) -> None:
 
 
 def _font(pdf: FPDF) -> str:
-    """DejaVu when installed (any script), else the Latin-1 core font."""
+    """DejaVu when installed (any script but CJK), with WenQuanYi Micro Hei as the fallback
+    for CJK glyphs when installed too; else the Latin-1 core font."""
     regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
-    if regular.exists() and bold.exists():
-        pdf.add_font("dejavu", "", str(regular))
-        pdf.add_font("dejavu", "B", str(bold))
+    if not (regular.exists() and bold.exists()):
+        return "helvetica"
+    pdf.add_font("dejavu", "", str(regular))
+    pdf.add_font("dejavu", "B", str(bold))
+    if not CJK_FONT.exists():
         return "dejavu"
-    return "helvetica"
+    pdf.add_font("cjk", "", str(CJK_FONT), collection_font_number=0)
+    # Bold CJK text takes the regular face: the font has no bold.
+    pdf.set_fallback_fonts(["cjk"], exact_match=False)
+    return "dejavu"
 
 
 def _text(value: str, family: str) -> str:
+    """`value` as `family` can print it: CJK becomes boxes without a CJK font, anything
+    beyond Latin-1 "?" with the core font."""
     if family == "helvetica":
         return value.encode("latin-1", "replace").decode("latin-1")
+    if family == "dejavu" and has_cjk(value) and not CJK_FONT.exists():
+        if not _warned:
+            _warned.append(True)
+            logger.warning(
+                "audit PDF: no CJK font at %s (Debian: apt-get install fonts-wqy-microhei);"
+                " Chinese, Japanese and Korean text prints as %s",
+                CJK_FONT,
+                CJK_MISSING,
+            )
+        return CJK_RUN.sub(lambda m: CJK_MISSING * len(m.group()), value)
     return value
+
+
+_warned: list[bool] = []  # the missing font is logged once per process
