@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from knowledge.selectors import STOPWORDS
+from knowledge.text import cjk_units, content_bigrams, script_pieces, sentences, word_count
 
 #: Share of the question's term weight a passage must hold to count as evidence.
 MIN_COVERAGE = 0.5
@@ -39,17 +40,19 @@ ACK_WORDS = 12
 _WORD = re.compile(r"\d+(?:\.\d+)+|[^\W_]+", re.UNICODE)
 # A name written with hyphens or underscores between its parts: "invoice-runner", "nw_dbt".
 _NAME = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:[-_][^\W_]+)*", re.UNICODE)
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
 _ACK = re.compile(
-    r"^(thanks|thank you|thx|ty|that worked|it worked|worked|perfect|great|got it|nice|cool|"
-    r"awesome|ok|okay|will do|makes sense|agreed|\+1|brilliant|lovely|sounds good)\b",
+    r"^(?:(thanks|thank you|thx|ty|that worked|it worked|worked|perfect|great|got it|nice|cool|"
+    r"awesome|ok|okay|will do|makes sense|agreed|\+1|brilliant|lovely|sounds good)\b"
+    r"|谢谢|多谢|感谢|好的|收到|明白了|懂了|搞定了|可以了|解决了|没问题)",
     re.IGNORECASE,
 )
 _GREETING = re.compile(
-    r"^(hi|hey|hello|hiya|hola|morning|good morning|afternoon|good afternoon|evening|dear|"
-    r"yo|folks|team|all|everyone|thanks|thank you|cheers|best|regards|gracias)\b",
+    r"^(?:(hi|hey|hello|hiya|hola|morning|good morning|afternoon|good afternoon|evening|dear|"
+    r"yo|folks|team|all|everyone|thanks|thank you|cheers|best|regards|gracias)\b"
+    r"|(?:你好|您好|大家好|各位|早上好|下午好|晚上好|谢谢|多谢|辛苦了|此致|祝好)[，,！!。：:\s]*$)",
     re.IGNORECASE,
 )
+_QUESTION_MARKS = ("?", "？")
 
 # Words of how a question is put, not of what it is about.
 QUESTION_WORDS = frozenset(
@@ -98,8 +101,16 @@ def _keep(token: str) -> bool:
 
 
 def words(text: str) -> list[str]:
-    """The content words of `text`, lower-cased, in order (repeats kept)."""
-    return [t for t in (m.lower() for m in _WORD.findall(text)) if _keep(t)]
+    """The content words of `text`, lower-cased, in order (repeats kept). A CJK run gives
+    its bigrams, grammar characters and question words left out (knowledge.text)."""
+    out: list[str] = []
+    for match in _WORD.findall(text):
+        for cjk, piece in script_pieces(match):
+            if cjk:
+                out.extend(content_bigrams(piece))
+            elif _keep(token := piece.lower()):
+                out.append(token)
+    return out
 
 
 def stems_of(text: str) -> frozenset[str]:
@@ -162,12 +173,22 @@ def parse_query(question: str, *, ignore: frozenset[str] = frozenset()) -> Query
     units: dict[frozenset[str], None] = {}
     for match in _NAME.finditer(question):
         unit = []
-        for word in words(match.group(0)):
-            term = stem(word)
-            if term in ignore:
+        for cjk, piece in script_pieces(match.group(0)):
+            if cjk:
+                # A CJK word is found with all its bigrams (knowledge.text.cjk_units).
+                for group in cjk_units(piece):
+                    kept = [pair for pair in group if pair not in ignore]
+                    for pair in kept:
+                        seen.setdefault(pair, 1.0)
+                    if kept:
+                        units.setdefault(frozenset(kept), None)
                 continue
-            unit.append(term)
-            seen.setdefault(term, GENERIC_WEIGHT if term in _GENERIC_STEMS else 1.0)
+            for word in words(piece):
+                term = stem(word)
+                if term in ignore:
+                    continue
+                unit.append(term)
+                seen.setdefault(term, GENERIC_WEIGHT if term in _GENERIC_STEMS else 1.0)
         if unit:
             units.setdefault(frozenset(unit), None)
     return Query(text=question, terms=tuple(seen), weights=tuple(seen.values()), units=tuple(units))
@@ -182,10 +203,11 @@ def normalise(text: str) -> str:
 
 
 def segments(text: str) -> list[str]:
-    """The sentences of `text` (lines first, then sentence ends), each on one line."""
+    """The sentences of `text` (lines first, then sentence ends: knowledge.text.sentences,
+    which knows 。！？；), each on one line."""
     out: list[str] = []
     for line in text.splitlines():
-        for sentence in _SENTENCE_END.split(line):
+        for sentence in sentences(line):
             sentence = normalise(sentence)
             if sentence:
                 out.append(sentence)
@@ -233,18 +255,19 @@ def excerpt(text: str, query: Query, *, max_chars: int = 400) -> str:
 
 def is_greeting(sentence: str) -> bool:
     """A salutation or sign-off line ("Hi Wei,", "Morning!", "Cheers, Dana")."""
-    return len(sentence.split()) <= 4 and bool(_GREETING.match(sentence))
+    return word_count(sentence) <= 4 and bool(_GREETING.match(sentence))
 
 
 def is_substantive(text: str) -> bool:
-    """Says something beyond an acknowledgement: five words or more outside greetings."""
-    return sum(len(s.split()) for s in segments(text) if not is_greeting(s)) >= 5
+    """Says something beyond an acknowledgement: five words or more outside greetings (a CJK
+    character counts as a word)."""
+    return sum(word_count(s) for s in segments(text) if not is_greeting(s)) >= 5
 
 
 def only_questions(text: str) -> bool:
     """Every sentence outside greetings asks something (it answers nothing)."""
     said = [s for s in segments(text) if not is_greeting(s)]
-    return bool(said) and all(s.endswith("?") for s in said)
+    return bool(said) and all(s.endswith(_QUESTION_MARKS) for s in said)
 
 
 def lead(text: str, query: Query, *, replies: bool, max_chars: int = 280) -> str:
@@ -256,7 +279,9 @@ def lead(text: str, query: Query, *, replies: bool, max_chars: int = 280) -> str
     The result is a part of `normalise(text)`, possibly cut with "…".
     """
     parts = segments(text)
-    usable = [i for i, s in enumerate(parts) if not is_greeting(s) and not s.endswith("?")]
+    usable = [
+        i for i, s in enumerate(parts) if not is_greeting(s) and not s.endswith(_QUESTION_MARKS)
+    ]
     if not usable:
         usable = [i for i, s in enumerate(parts) if not is_greeting(s)] or list(range(len(parts)))
     if not usable:
@@ -266,7 +291,7 @@ def lead(text: str, query: Query, *, replies: bool, max_chars: int = 280) -> str
     else:
         start = min(usable, key=lambda i: (-query.coverage(stems_of(parts[i])), i))
     end = start + 1
-    while end < len(parts) and len(" ".join(parts[start:end]).split()) < LEAD_WORDS:
+    while end < len(parts) and word_count(" ".join(parts[start:end])) < LEAD_WORDS:
         end += 1
     return _cut(" ".join(parts[start:end]), max_chars)
 
@@ -275,7 +300,7 @@ def is_acknowledgement(text: str) -> bool:
     """A thank-you or an "it worked": under ACK_WORDS words with a sentence opening like one
     ("Thanks, that's exactly what I needed!", "That worked. Small, but it adds up.")."""
     said = [s for s in segments(text) if not is_greeting(s)]
-    if sum(len(s.split()) for s in said) >= ACK_WORDS:
+    if sum(word_count(s) for s in said) >= ACK_WORDS:
         return False
     return any(_ACK.match(s) for s in said)
 

@@ -75,7 +75,7 @@ def passage(item: Item, text: str | None = None) -> Passage:
 
 def statements(text: str) -> frozenset[str]:
     """The terms of what `text` states: its sentences that neither ask nor greet."""
-    said = [s for s in segments(text) if not s.endswith("?") and not is_greeting(s)]
+    said = [s for s in segments(text) if not s.endswith(("?", "？")) and not is_greeting(s)]
     return stems_of(" ".join(said))
 
 

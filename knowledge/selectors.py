@@ -14,6 +14,7 @@ from django.http import Http404
 
 from colleagues.models import Colleague
 from knowledge.models import Chunk, Item
+from knowledge.text import content_bigrams, has_cjk, script_pieces
 from knowledge.visibility import Reader, visible_items_condition
 
 
@@ -128,8 +129,17 @@ STOPWORDS = frozenset(
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words of three letters or more, stop words left out."""
-    return [w for w in (m.lower() for m in WORD.findall(text)) if w not in STOPWORDS]
+    """Lower-cased words of three letters or more, stop words left out; a CJK run gives its
+    bigrams, grammar characters and question words left out (knowledge.text)."""
+    if not has_cjk(text):
+        return [w for w in (m.lower() for m in WORD.findall(text)) if w not in STOPWORDS]
+    out: list[str] = []
+    for cjk, piece in script_pieces(text):
+        if cjk:
+            out.extend(content_bigrams(piece))
+        else:
+            out.extend(w for w in (m.lower() for m in WORD.findall(piece)) if w not in STOPWORDS)
+    return out
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from colleagues.models import Colleague
+from knowledge.text import has_cjk
 from skills.citations import EVIDENCE_FILE, Citations
 
 Node = Mapping[str, Any]
@@ -380,7 +381,12 @@ def pet_phrases(style: Node, work: Node, corrections: Sequence[Mapping[str, Any]
     for area in _list(work, "expertise"):
         topics.add(str(area.get("label", "")).lower())
         topics.update(str(t.get("term", "")).lower() for t in _list(area, "terms"))
-    words = [re.compile(rf"(?<!\w){re.escape(t)}(?!\w)") for t in sorted(topics) if len(t) >= 3]
+    # A CJK topic is found where it stands (no spaces mark its word's edges).
+    words = [
+        re.compile(re.escape(t) if has_cjk(t) else rf"(?<!\w){re.escape(t)}(?!\w)")
+        for t in sorted(topics)
+        if len(t) >= 3 or (has_cjk(t) and len(t) >= 2)
+    ]
     return [
         p
         for p in _list(style, "pet_phrases")
@@ -397,10 +403,14 @@ def _expression(
     words = length.get("words", {}) if isinstance(length, Mapping) else {}
     if isinstance(words, Mapping) and words.get("count"):
         sentences = length.get("sentence_words", {})
+        # The analysis counts each CJK character as a word (skills/analysis/style.py).
+        languages = style.get("languages", {})
+        primary = languages.get("primary") if isinstance(languages, Mapping) else ""
+        unit = "characters" if primary in ("zh", "ja", "ko") else "words"
         yield (
-            f"- Length: a typical message has {words.get('median', 0):.0f} words "
+            f"- Length: a typical message has {words.get('median', 0):.0f} {unit} "
             f"(half between {words.get('p25', 0):.0f} and {words.get('p75', 0):.0f}); "
-            f"sentences of about {sentences.get('median', 0):.0f} words."
+            f"sentences of about {sentences.get('median', 0):.0f} {unit}."
         )
     formality = style.get("formality")
     if isinstance(formality, int | float):

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from answers.packages import forget_versions
 from colleagues.models import Colleague
 from connectors.actions import run_sync, source_for_path
+from skills.models import SkillVersion
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "zh"
 WANG = "wang.wei@acme.test"
@@ -40,3 +42,9 @@ def ingest_chinese_team(tmp: Path) -> Team:
         li=Colleague.objects.get(email=LI),
         chen=Colleague.objects.get(email=CHEN),
     )
+
+
+def forget_packages() -> None:
+    """Drop the team's package outlines from this process's cache before the test's rollback:
+    on SQLite the next test's versions may reuse their ids (answers.packages caches by id)."""
+    forget_versions(SkillVersion.objects.values_list("id", flat=True))

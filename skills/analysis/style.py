@@ -47,6 +47,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.text import CJK_CLASS
 from skills.analysis.types import Writing
 
 PROFILE_VERSION = 1
@@ -95,7 +96,7 @@ FINGERPRINT_KEEP = 1_000
 FAMILIES = ("char1", "char2", "char3", "char4", "word", "edge")
 IDF_POWER = 1.5
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK = CJK_CLASS  # knowledge.text: the one definition of what CJK is
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A word: one CJK character, or a run of letters/digits that may hold ' ’ - _ inside.
@@ -119,7 +120,9 @@ _UNICODE_EMOJI = re.compile(
     rf"[\U0001f1e6-\U0001f1ff]{{2}}"
     rf"|[{_EMOJI_BASE}][{_EMOJI_MOD}]*(?:\u200d[{_EMOJI_BASE}][{_EMOJI_MOD}]*)*"
 )
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？…])\s+|\n+")
+# Latin ends need white space after them; Chinese ones end a sentence where they stand
+# (knowledge.text.sentences: 。！？； and ……).
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？…])\s+|\n+|[。！？；]+|…{2,}")
 _SEGMENT_SPLIT = re.compile(r"[.!?;:\n。！？；：…]+")
 _DIGIT = re.compile(r"\d")
 _SPACES = re.compile(r"[^\S\n]+")
@@ -216,7 +219,7 @@ _CLOSINGS = (
 _NAME_WORD = r"[A-Z](?:[a-z][\w'’-]{0,19})?\.?"
 # A closing, then optionally a name: capitalised words, or one lower-case word ("best, helen").
 _CLOSING_LINE = re.compile(
-    rf"^(?P<closing>(?i:{_CLOSINGS})[,!.]?|谢谢[！!。]?|多谢[！!。]?|祝好[！!。，,]?)"
+    rf"^(?P<closing>(?i:{_CLOSINGS})[,!.]?|谢谢[！!。]?|多谢[！!。]?|祝好[！!。，,]?|辛苦了[！!。]?|此致敬礼[！!。]?)"
     rf"(?:\s+(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}|[a-z][\w'’-]{{0,29}}))?$"
 )
 _DASH_NAME = re.compile(r"^(?:—|–|--?|~)\s*[A-Z]\S{0,19}(?:\s+[A-Z]\S{0,19})?$")
@@ -1067,10 +1070,25 @@ class _Grams:
     tokens: list[str]
     owner: npt.NDArray[np.int64]  # text index of each token
     by_n: dict[int, tuple[_U64, npt.NDArray[np.int64]]]  # n -> (hashes, start positions)
+    # CJK tokens (single characters) before each position: len(tokens) + 1 entries.
+    cjk_before: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, np.int64))
+
+    def units(self, starts: npt.NDArray[np.int64], n: int) -> npt.NDArray[np.int64]:
+        """Length in words of the n-grams starting at `starts` (see `_units`)."""
+        cjk = self.cjk_before[starts + n] - self.cjk_before[starts]
+        return n - cjk // 2
+
+
+def _units(words: Sequence[str]) -> int:
+    """A phrase's length in words, counting two CJK characters as one (a Chinese word is
+    mostly two characters): English phrases keep their word count."""
+    cjk = sum(1 for w in words if _CJK_CHAR.fullmatch(w))
+    return len(words) - cjk // 2
 
 
 def _grams(texts: Iterable[tuple[str, list[str], list[tuple[int, int]]]]) -> _Grams:
-    """Hash the word n-grams (up to BOILERPLATE_N words) of (masked text, words, spans).
+    """Hash the word n-grams (up to BOILERPLATE_N words, `_units`) of (masked text, words,
+    spans): an n-gram holding CJK characters may have up to twice as many tokens.
 
     N-grams do not cross sentence punctuation or line breaks; at most PET_MAX_TOKENS words
     of each text are read.
@@ -1093,16 +1111,22 @@ def _grams(texts: Iterable[tuple[str, list[str], list[tuple[int, int]]]]) -> _Gr
     base = np.array(hashes, dtype=np.uint64)
     owner = np.array(owners, dtype=np.int64)
     seg = np.array(segment_ids, dtype=np.int64)
-    by_n: dict[int, tuple[_U64, npt.NDArray[np.int64]]] = {}
+    is_cjk = np.fromiter((bool(_CJK_CHAR.fullmatch(w)) for w in tokens), bool, len(tokens))
+    cjk_before = np.concatenate(([0], np.cumsum(is_cjk, dtype=np.int64)))
+    grams = _Grams(tokens, owner, {}, cjk_before)
+    # Without CJK, n-grams stop at BOILERPLATE_N tokens, as they always did.
+    longest = 2 * BOILERPLATE_N if is_cjk.any() else BOILERPLATE_N
     rolling = base.copy()
-    for n in range(2, BOILERPLATE_N + 1):
+    for n in range(2, longest + 1):
         if len(base) < n:
             break
         rolling = rolling[:-1] * _HASH_STEP + base[n - 1 :]
         starts = np.arange(len(rolling), dtype=np.int64)
         valid = seg[: len(rolling)] == seg[n - 1 :]
-        by_n[n] = (rolling[valid], starts[valid])
-    return _Grams(tokens, owner, by_n)
+        if n > BOILERPLATE_N:
+            valid &= grams.units(starts, n) <= BOILERPLATE_N
+        grams.by_n[n] = (rolling[valid], starts[valid])
+    return grams
 
 
 def _document_frequency(
@@ -1159,9 +1183,9 @@ def phrase_background(texts: Iterable[str]) -> PhraseBackground:
     grams = _grams(read())
     all_hashes = []
     all_counts = []
-    for n in range(PET_MIN_N, PET_MAX_N + 1):
-        unique, counts, _ = _document_frequency(grams, n)
-        keep = counts >= 2
+    for n in range(PET_MIN_N, 2 * PET_MAX_N + 1):
+        unique, counts, starts = _document_frequency(grams, n)
+        keep = (counts >= 2) & (grams.units(starts, n) <= PET_MAX_N)
         all_hashes.append(unique[keep])
         all_counts.append(counts[keep])
     hashes = np.concatenate(all_hashes) if all_hashes else np.array([], dtype=np.uint64)
@@ -1197,13 +1221,15 @@ def _pet_phrases(
     min_messages = max(PET_MIN_MESSAGES, math.ceil(PET_MIN_SHARE * n_texts))
     # candidate words tuple -> (messages, background share, hash, n)
     candidates: dict[tuple[str, ...], tuple[int, float | None, int, int]] = {}
-    for n in range(PET_MIN_N, BOILERPLATE_N + 1):
+    for n in range(PET_MIN_N, max(grams.by_n, default=0) + 1):
         unique, counts, starts = _document_frequency(grams, n)
         keep = counts >= min_messages
         if not keep.any():
             continue
         unique, counts, starts = unique[keep], counts[keep], starts[keep]
-        shares = background.share(unique) if background is not None and n <= PET_MAX_N else None
+        # The background holds phrases of up to PET_MAX_N words (`_units`).
+        short = grams.units(starts, n) <= PET_MAX_N
+        shares = background.share(unique) if background is not None and short.any() else None
         for i in range(len(unique)):
             words = tuple(grams.tokens[starts[i] : starts[i] + n])
             if all(w in FUNCTION_WORDS for w in words) or any(_DIGIT.search(w) for w in words):
@@ -1211,7 +1237,7 @@ def _pet_phrases(
             if n < 3 and all(_CJK_CHAR.match(w) for w in words):
                 continue  # two Chinese characters are usually one word, not a phrase
             bg = None
-            if shares is not None:
+            if shares is not None and short[i]:
                 bg = float(shares[i])
                 if counts[i] / n_texts < PET_MIN_RATIO * bg:
                     continue
@@ -1257,7 +1283,8 @@ def _maximal(
 ) -> list[tuple[str, ...]]:
     """Keep phrases that are not merely part of a longer one, nor a chance extension of one.
 
-    Phrases longer than PET_MAX_N words only absorb the phrases inside them (boilerplate).
+    Phrases longer than PET_MAX_N words (`_units`) only absorb the phrases inside them
+    (boilerplate).
     """
 
     def parts(words: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
@@ -1274,7 +1301,7 @@ def _maximal(
                 absorbed.add(part)
     kept = []
     for words in sorted(candidates):
-        if words in absorbed or len(words) > PET_MAX_N:
+        if words in absorbed or _units(words) > PET_MAX_N:
             continue
         messages = candidates[words][0]
         if any(

@@ -36,6 +36,14 @@ from typing import Any, NamedTuple, TypeVar
 from django.db.models.functions import Mod, Substr
 
 from knowledge.selectors import STOPWORDS, items_visible_to, tokenize, weighted_log_odds
+from knowledge.text import (
+    bigrams,
+    cjk_segments,
+    has_cjk,
+    script_pieces,
+    sentences,
+    word_count,
+)
 from knowledge.visibility import Reader
 from skills.analysis.corpus import Corpus, Entry, Person
 
@@ -347,7 +355,7 @@ _CODE = re.compile(r"`([^`\n]{2,80})`")
 _EMOJI_CODE = re.compile(r":[a-z0-9_+-]{1,40}:")
 _LEX = re.compile(
     r"(?P<word>[^\W\d_](?:[\w'’/.+-]*\w)?)"
-    r"|(?P<end>[.!?。！？]+(?=\s|$)|\n)"
+    r"|(?P<end>[.!?。！？]+(?=\s|$)|[。！？；]+|\n)"
     r"|(?P<brk>\d[\w.,:/%+-]*|[^\w\s])"
 )
 _IDENTIFIER = re.compile(r"^[a-z0-9]*[a-z][a-z0-9]*(?:[-_][a-z0-9]+)+$")
@@ -416,7 +424,8 @@ _COMPOUND_HEADS = frozenset(
 _DETERMINERS = frozenset({"the", "our", "my", "their", "this", "that", "your"})
 _GREETING_WORDS = 4
 _GREETING = re.compile(
-    r"^(?:hi|hey|hello|hallo|hola|dear|morning|good (?:morning|afternoon|evening)|greetings|yo)\b",
+    r"^(?:(?:hi|hey|hello|hallo|hola|dear|morning|good (?:morning|afternoon|evening)|greetings|yo)"
+    r"\b|你好|您好|大家好|各位|早上好|下午好|晚上好)",
     re.IGNORECASE,
 )
 
@@ -440,6 +449,8 @@ def _normal(word: str) -> str:
 def _is_content(key: str, surface: str, names: frozenset[str]) -> bool:
     if not 2 <= len(key) <= 40:
         return False
+    if has_cjk(key):
+        return True  # a bigram of a CJK word, grammar already cut out (knowledge.text)
     if len(key) == 2 and not surface.isupper():
         return False
     return key not in STOPWORDS and key not in _FILLER and key not in names
@@ -456,12 +467,20 @@ def _grams_of(text: str, names: frozenset[str] = frozenset()) -> Iterator[_Gram]
                     words = run[i : i + n]
                     yield _Gram(
                         " ".join(w[0] for w in words),
-                        " ".join(w[1] for w in words),
+                        _joined([w[1] for w in words]),
                         n,
                         words[0][2],
                         after_determiner and i == 0,
                         fingerprint,
                     )
+
+
+def _joined(words: list[str]) -> str:
+    """Words of a phrase as written: with spaces, but overlapping CJK bigrams merged
+    (支付 付网 网关 -> 支付网关). Keys keep the spaces, so a key's n is its spaces + 1."""
+    if len(words) > 1 and all(len(w) == 2 and has_cjk(w) for w in words):
+        return words[0] + "".join(w[1] for w in words[1:])
+    return " ".join(words)
 
 
 Word = tuple[str, str, bool]  # key, surface, starts a sentence
@@ -485,7 +504,27 @@ def _runs(text: str, names: frozenset[str]) -> list[list[Run]]:
 
     for match in _LEX.finditer(text):
         kind = match.lastgroup
-        if kind == "word":
+        if kind == "word" and has_cjk(match.group()):
+            # CJK runs: their bigrams are the words, a run of them per piece between
+            # grammar characters (knowledge.text.cjk_segments); Latin parts as words.
+            for cjk, piece in script_pieces(match.group()):
+                after_determiner = False
+                if not cjk:
+                    flush()
+                    key = _normal(piece)
+                    if _is_content(key, piece, names):
+                        run.append((key, piece, initial))
+                    previous = key
+                    initial = False
+                    continue
+                for segment in cjk_segments(piece):
+                    flush()
+                    pairs = bigrams(segment) if len(segment) >= 2 else []
+                    run.extend((pair, pair, initial and n == 0) for n, pair in enumerate(pairs))
+                    initial = False if pairs else initial
+                flush()
+                previous = ""
+        elif kind == "word":
             surface = match.group()
             key = _normal(surface)
             if _is_content(key, surface, names):
@@ -521,21 +560,21 @@ def _strip_greeting(text: str) -> str:
         return "\n".join(lines).strip()
     first = lines[0].strip()
     if (
-        len(first.split()) <= _GREETING_WORDS
-        and (first.endswith((",", "!")) or _GREETING.match(first))
-        and not first.endswith((".", "?", ":"))
+        word_count(first) <= _GREETING_WORDS
+        and (first.endswith((",", "!", "，", "！")) or _GREETING.match(first))
+        and not first.endswith((".", "?", ":", "。", "？", "："))
     ):
         lines = lines[1:]
     last = lines[-1].strip() if lines else ""
     if (
         lines
-        and len(last.split()) <= _GREETING_WORDS
-        and not last.endswith((".", "?", ":", ";"))
+        and word_count(last) <= _GREETING_WORDS
+        and not last.endswith((".", "?", ":", ";", "。", "？", "：", "；"))
         and not re.match(r"^\s*(?:\d+[.)]|[-*•])\s", last)
     ):
         lines = lines[:-1]
         # "Cheers,\nDana": a two-line sign-off.
-        if lines and len(lines[-1].split()) <= 2 and lines[-1].strip().endswith(","):
+        if lines and word_count(lines[-1]) <= 2 and lines[-1].strip().endswith((",", "，")):
             lines = lines[:-1]
     return "\n".join(lines).strip()
 
@@ -547,7 +586,8 @@ def _clean(text: str) -> str:
 
 
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    """Lines, then sentences (knowledge.text.sentences: Chinese ones end at 。！？； too)."""
+    return [s for line in _SENTENCE_END.split(text) if line for s in sentences(line)]
 
 
 def _fingerprint(text: str) -> tuple[str, ...]:
@@ -631,7 +671,7 @@ def questions_in(text: str) -> list[str]:
             sentence = _MENTION.sub(" ", sentence)
             sentence = _LEAD_IN.sub("", sentence.strip())
             sentence = " ".join(sentence.split())
-            if len(sentence.split()) >= 3 and tokenize(sentence):
+            if word_count(sentence) >= 3 and tokenize(sentence):
                 found.append(sentence[0].upper() + sentence[1:])
     return found
 
@@ -782,7 +822,7 @@ def _is_step_line(line: str) -> bool:
     return (
         2 <= words <= 30
         and "|" not in line
-        and not line.endswith("?")
+        and not line.endswith(("?", "？"))
         and len(_sentences(line)) <= 2
         and _LIST_ITEM.match(line) is None
     )
@@ -791,7 +831,8 @@ def _is_step_line(line: str) -> bool:
 _RULE = re.compile(
     r"\b(?:always|never|must|mustn't|must not|don't|do not|make sure|ensure|before you|"
     r"rule of thumb|checklist|every time|only ever|should always|should never|under no "
-    r"circumstances|no \w+(?: \w+)? without)\b",
+    r"circumstances|no \w+(?: \w+)? without)\b"
+    r"|必须|务必|一定要|千万不要|千万别|永远不要|绝对不要|不要|不能|禁止|记得|确保|之前先|每次都",
     re.IGNORECASE,
 )
 _REVIEW_LEAD = re.compile(
@@ -808,10 +849,10 @@ def rule_sentences(text: str) -> list[str]:
         line = _LIST_ITEM.sub(r"\2", line)
         line = re.sub(r"^\s*(?:note|nb|tip|rule)\s*:\s*", "", line, flags=re.I)
         for sentence in _sentences(line):
-            words = len(sentence.split())
+            words = word_count(sentence)
             if (
                 RULE_MIN_WORDS <= words <= RULE_MAX_WORDS
-                and not sentence.endswith("?")
+                and not sentence.endswith(("?", "？"))
                 and _RULE.search(sentence)
             ):
                 found.append(" ".join(sentence.split()))
