@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.journeys.steps import log_in, shoot
 
@@ -52,7 +53,7 @@ def test_an_employee_asks_a_departed_colleague_and_opens_a_citation(
     page.locator("article.turn").nth(1).wait_for()
     follow_up = page.locator("article.turn").nth(1)
     assert "Vault" in follow_up.locator(".answer").inner_text()
-    assert page.get_by_label("Your question").input_value() == ""
+    expect(page.get_by_label("Your question")).to_have_value("")  # emptied for the next one
     assert page.locator("article.turn").count() == 2
 
     # The first answer's first source: the message she wrote, marked in its thread.
