@@ -96,10 +96,15 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
         credentials: list[str] | None = credential_keys(source.encrypted_credentials)
     except ConnectorConfigError:
         credentials = None  # no configured key decrypts them: shown as such
+    runs = list(source.runs.all()[:20])
+    after = request.GET.get("after", "")
+    # A sync was requested and no run newer than `after` has started yet: keep polling.
+    waiting = after.isdigit() and (not runs or runs[0].pk <= int(after))
     context = {
         "source": source,
         "credential_keys": credentials,
-        "runs": source.runs.all()[:20],
+        "runs": runs,
+        "waiting_after": after if waiting else None,
         **_exclusions_context(source),
     }
     context.update(_quarantine_context(request, source))
@@ -224,8 +229,12 @@ def source_sync(request: HttpRequest, pk: int) -> HttpResponse:
     if source.status != Source.Status.ACTIVE:
         messages.error(request, _("%(name)s is paused: resume it to sync.") % {"name": source.name})
     else:
+        before = source.runs.order_by("-id").values_list("pk", flat=True).first() or 0
         sync_source.delay(source.pk)
         messages.success(request, _("Sync of %(name)s requested.") % {"name": source.name})
+        # With a worker the run starts later: the page polls until a run newer than `before`
+        # has come and gone (without one, the sync already ran in this request).
+        return redirect(f"{source.get_absolute_url()}?after={before}")
     return redirect(source)
 
 

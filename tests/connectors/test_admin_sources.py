@@ -506,3 +506,22 @@ def test_the_form_speaks_the_readers_language(admin_client: Client) -> None:
     assert "添加数据源：IMAP 邮箱" in text
     assert "服务器" in text  # the host's label
     assert "添加该数据源" in text
+
+
+def test_after_sync_now_the_page_polls_until_a_worker_has_run_it(
+    admin_client: Client, synced: Source
+) -> None:
+    latest = synced.runs.get()
+    # No broker here: the sync ran in the request, so the page it leads to does not poll.
+    response = admin_client.post(f"/sources/{synced.pk}/sync/")
+    assert response["Location"] == f"/sources/{synced.pk}/?after={latest.pk}"
+    page = admin_client.get(response["Location"]).content.decode()
+    assert synced.runs.count() == 2
+    assert "hx-get" not in page
+    # With a worker, no newer run has started yet: the page waits for it, and says so.
+    newest = synced.runs.latest()
+    waiting = admin_client.get(
+        f"/sources/{synced.pk}/?after={newest.pk}", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert f'hx-get="/sources/{synced.pk}/?after={newest.pk}"' in waiting
+    assert "Sync requested: waiting for a worker to start it." in waiting
