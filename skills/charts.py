@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 WIDTH = 360
 HEIGHT = 120
@@ -41,6 +42,13 @@ def bar_chart(
                 f'<text x="{x + bar / 2:.1f}" y="{HEIGHT - 3}" text-anchor="middle">'
                 f"{escape(label)}</text>"
             )
+    parts.append(f'<line class="baseline" x1="0" y1="{plot}" x2="{WIDTH}" y2="{plot}"></line>')
+    if max(values) <= 0:
+        # No bar to draw: say so where the bars would be, rather than leave a blank box.
+        parts.append(
+            f'<text class="none" x="{WIDTH / 2:.1f}" y="{plot / 2:.1f}" text-anchor="middle">'
+            f"{escape(gettext('None yet'))}</text>"
+        )
     summary = ", ".join(f"{label} {_number(v)}" for label, v in zip(labels, values, strict=True))
     svg = (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
