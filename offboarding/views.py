@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 from django.forms import modelformset_factory
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -345,13 +346,17 @@ def review_page(request: HttpRequest, pk: int) -> HttpResponse:
 def redact(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
     user, case = _case_for(request, pk)
     item = get_object_or_404(Item, pk=item_id)
+    reason = request.POST.get("reason", "").strip() or "removed in the offboarding review"
     try:
-        review.redact_in_review(case, item, actor=user, reason=request.POST.get("reason", ""))
+        review.redact_in_review(case, item, actor=user, reason=reason)
     except (RedactionRefused, CaseRefused, PermissionDenied) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("The item is removed everywhere."))
-    return redirect("offboarding:review", pk=case.pk)
+    # Back to the page the reviewer was on (the paginator clamps it if that page is gone).
+    page = request.POST.get("page", "")
+    url = reverse("offboarding:review", kwargs={"pk": case.pk})
+    return redirect(f"{url}?page={page}" if page.isdigit() else url)
 
 
 @login_required

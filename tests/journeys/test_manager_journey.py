@@ -90,7 +90,8 @@ def test_a_manager_redacts_a_captured_item_and_others_no_longer_find_it(
     assert row.count() == 1
     shoot(page, "manager-review")
 
-    row.get_by_role("button", name="Redact").click()
+    row.get_by_text("Redact…").click()
+    row.get_by_role("button", name="Redact everywhere").click()
     page.get_by_text("The item is removed everywhere.").wait_for()
     assert page.locator("#review-items tbody tr", has_text=PERSONAL).count() == 0
     assert int(slack.inner_text()) == captured - 1

@@ -71,7 +71,8 @@ def test_hr_walks_a_departure_from_case_to_retained_package(  # type: ignore[no-
     # Two Slack messages of hers from before, and the two mails just captured.
     assert page.locator("#review-items tbody tr").count() == 4
     private = Item.objects.get(body__contains="doctor")
-    page.locator(f"#item-{private.pk}").get_by_role("button", name="Redact").click()
+    page.locator(f"#item-{private.pk}").get_by_text("Redact…").click()
+    page.locator(f"#item-{private.pk}").get_by_role("button", name="Redact everywhere").click()
     page.get_by_text("removed everywhere").wait_for()
     assert page.locator(f"#item-{private.pk}").count() == 0
     # HR reads the public message; of the mail and the private channel's post, which it could

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from colleagues.access import can_view_package
 from colleagues.models import AccessGrant
@@ -224,3 +224,26 @@ def test_a_failed_publish_changes_nothing(in_review: Org) -> None:
     assert org.case.state == IN_REVIEW
     assert not AccessGrant.objects.exists()
     assert not org.case.checklist.get(step="publish").is_done
+
+
+def test_the_review_page_redacts_after_asking_and_returns_to_the_reviewers_page(
+    in_review: Org, client: Client
+) -> None:
+    org = in_review
+    item = Item.objects.get(body=DANA_POST)
+    client.force_login(org.mark_user)
+    url = f"/offboarding/cases/{org.case.pk}/review/"
+    page = client.get(url).content.decode()
+    # Redacting is behind a disclosure that says what it does; nothing is deleted by one click.
+    assert "deleted everywhere, for everyone, and cannot be brought back" in page
+    assert 'name="reason"' in page
+
+    response = client.post(f"{url}items/{item.pk}/redact/", {"reason": "", "page": "1"})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{url}?page=1"
+    assert not Item.objects.filter(pk=item.pk).exists()
+    event = AuditEvent.objects.get(action="item_redacted", target=f"item:{item.pk}")
+    assert (
+        event.detail["reason"] == f"offboarding #{org.case.pk}: removed in the offboarding review"
+    )
