@@ -39,6 +39,7 @@ from knowledge.redaction import reject_request, request_redaction
 from knowledge.retention.holds import place_hold
 from knowledge.retention.policies import create_policy
 from offboarding import cases
+from offboarding.handover import set_successor
 from skills.actions import add_correction, build_packages
 from skills.models import Correction, SkillPackage
 from tests import factories as f
@@ -628,7 +629,8 @@ def test_directory_is_paged_and_keeps_its_filters(employee: User) -> None:
     client = signed_in(employee)
     first = client.get("/colleagues/?department=Robotics").content.decode()
     assert first.count("Paged Person") == 100
-    assert "Paged Person099" in first and "Paged Person100" not in first
+    assert "Paged Person099" in first
+    assert "Paged Person100" not in first
     assert 'href="?department=Robotics&amp;page=2"' in first
     second = client.get("/colleagues/?department=Robotics&page=2").content.decode()
     assert second.count("Paged Person") == 30
@@ -636,4 +638,21 @@ def test_directory_is_paged_and_keeps_its_filters(employee: User) -> None:
     assert 'href="?department=Robotics&amp;page=1"' in second
     # The htmx filter's answer (the rows only) is paged the same way.
     rows = client.get("/colleagues/?q=Paged", headers={"HX-Request": "true"}).content.decode()
-    assert rows.count("Paged Person") == 100 and 'href="?q=Paged&amp;page=2"' in rows
+    assert rows.count("Paged Person") == 100
+    assert 'href="?q=Paged&amp;page=2"' in rows
+
+
+def test_handover_map(hr: User) -> None:
+    """The case page and the successors API list every named area with its successor."""
+    leaver = authors(1)[0]
+    case = cases.open_case(leaver, last_day=timezone.localdate() + timedelta(days=14), via="ui")
+
+    def grow(count: int) -> None:
+        for successor in authors(count):
+            set_successor(case, area=f"area {_word(successor.pk)}", successor=successor, actor=hr)
+
+    client = signed_in(hr)
+    assert_flat(client, f"/offboarding/cases/{case.pk}/", grow, bound=25, shown="area ")
+    assert_flat(
+        client, f"/api/offboarding/cases/{case.pk}/successors/", grow, bound=10, shown='"area '
+    )
