@@ -3,10 +3,10 @@
 Target: every page renders in < 200 ms server time on the demo company with the default stack
 (SQLite in a fresh COLLEAGUE_VAR_DIR, no broker, the offline model: `use` embedder, no LLM).
 
-Setup, in this process: a fresh var dir (a temporary one, or `--keep DIR`, reused when it
-already holds a database), `migrate`, `load_demo` (Northwind Robotics; as `make demo`), an
-auditor login, and one open offboarding case (the first current colleague by name, last day in
-14 days) so the case and review pages exist.
+Setup, in this process: a fresh var dir (a temporary one, removed at the end, or `--keep DIR`,
+reused when it already holds a database), `migrate`, `load_demo` (Northwind Robotics; as
+`make demo`), an auditor login, and one open offboarding case (the first current colleague by
+name, last day in 14 days) so the case and review pages exist.
 
 Logins: the demo's hr, manager and engineer (colleagues/demo/load.py DEMO_LOGINS) and the
 auditor. Pages: for each login, the GET pages tests/test_accessibility.py `_pages_for` lists
@@ -46,6 +46,7 @@ import json
 import os
 import platform
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -383,6 +384,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     result = run(args)
+    if not args.keep:
+        shutil.rmtree(result["var_dir"], ignore_errors=True)
     print(table(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
