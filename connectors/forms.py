@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from colleagues.models import Colleague
 from colleagues.selectors import colleague_by_email
+from config.widgets import LongSelect
 from connectors.actions import DuplicateSourceName, create_source
 from connectors.base import Connector, Setting
 from connectors.documents.parsing import FORMATS, MAX_FILE_BYTES
@@ -52,6 +53,7 @@ class UploadForm(forms.Form):
         required=False,
         label=_("Author"),
         help_text=_("Used when the document does not name a colleague as its author."),
+        widget=LongSelect,
     )
 
     def clean_file(self) -> Any:
