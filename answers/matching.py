@@ -24,7 +24,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from knowledge.selectors import STOPWORDS
-from knowledge.text import cjk_units, content_bigrams, script_pieces, sentences, word_count
+from knowledge.text import (
+    cjk_units,
+    content_bigrams,
+    has_cjk,
+    has_cjk_stop,
+    script_pieces,
+    sentences,
+    word_count,
+)
 
 #: Share of the question's term weight a passage must hold to count as evidence.
 MIN_COVERAGE = 0.5
@@ -53,6 +61,7 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 _QUESTION_MARKS = ("?", "？")
+_LATIN_END = re.compile(r"(?<=[.!?])\s+")
 
 # Words of how a question is put, not of what it is about.
 QUESTION_WORDS = frozenset(
@@ -103,6 +112,8 @@ def _keep(token: str) -> bool:
 def words(text: str) -> list[str]:
     """The content words of `text`, lower-cased, in order (repeats kept). A CJK run gives
     its bigrams, grammar characters and question words left out (knowledge.text)."""
+    if not has_cjk(text):  # most text: the Latin rule alone, as fast as before
+        return [t for t in (m.lower() for m in _WORD.findall(text)) if _keep(t)]
     out: list[str] = []
     for match in _WORD.findall(text):
         for cjk, piece in script_pieces(match):
@@ -205,9 +216,11 @@ def normalise(text: str) -> str:
 def segments(text: str) -> list[str]:
     """The sentences of `text` (lines first, then sentence ends: knowledge.text.sentences,
     which knows 。！？；), each on one line."""
+    # Text without a Chinese sentence end (most text) is cut by the Latin rule alone.
+    cut = sentences if has_cjk_stop(text) else _LATIN_END.split
     out: list[str] = []
     for line in text.splitlines():
-        for sentence in sentences(line):
+        for sentence in cut(line):
             sentence = normalise(sentence)
             if sentence:
                 out.append(sentence)

@@ -56,11 +56,12 @@ CJK_STOPWORDS = frozenset(
 _CLOSERS = "”’」』）)】》\"'"
 _FULL_STOP = re.compile(rf"(?:[。！？；]+|…{{2,}})[{_CLOSERS}]*")
 _LATIN_STOP = re.compile(r"(?<=[.!?])\s+")
+_STOP_CHAR = re.compile("[。！？；…]")  # a quick first look for _FULL_STOP
 
 
 def has_cjk(text: str) -> bool:
     """Whether `text` holds a CJK character."""
-    return _CJK_CHAR.search(text) is not None
+    return not text.isascii() and _CJK_CHAR.search(text) is not None  # isascii(): O(1)
 
 
 def is_cjk(char: str) -> bool:
@@ -176,6 +177,8 @@ def cjk_units(run: str) -> list[tuple[str, ...]]:
 def word_count(text: str) -> int:
     """Words of `text` as `len(text.split())` counts them, except that a CJK character counts
     as a word (and a Latin word beside it in the same space-free stretch as another)."""
+    if not has_cjk(text):
+        return len(text.split())
     total = 0
     for chunk in text.split():
         if has_cjk(chunk):
@@ -215,12 +218,23 @@ def _length_tokens(text: str) -> Iterator[Token]:
         yield Token(word.group(), word.start(), word.end(), False)
 
 
+def has_cjk_stop(text: str) -> bool:
+    """Whether `text` holds a Chinese or full-width sentence end (。！？； or ……)."""
+    return (
+        not text.isascii()
+        and _STOP_CHAR.search(text) is not None
+        and _FULL_STOP.search(text) is not None
+    )
+
+
 def sentences(text: str) -> list[str]:
     """The sentences of one line or paragraph, stripped, none empty.
 
     Latin ". ! ?" end a sentence when white space follows (as before); Chinese and full-width
     "。！？；" and "……" end one where they stand, with a closing quote or bracket after them.
     """
+    if not has_cjk_stop(text):  # no Chinese sentence end: the Latin rule alone
+        return [s.strip() for s in _LATIN_STOP.split(text) if s.strip()]
     out: list[str] = []
     for piece in _LATIN_STOP.split(text):
         start = 0

@@ -110,6 +110,12 @@ def test_the_index_follows_edits_and_deletions(team: Team) -> None:
     chunk.save(update_fields=["text"])
     assert len(keyword("吊销")) == before - 1
     assert len(keyword("作废")) == 1
+    chunk.text = "English only now"  # no CJK left: its bigrams go
+    chunk.save(update_fields=["text"])
+    assert keyword("作废") == []
+    chunk.text = "又作废了"
+    chunk.save(update_fields=["text"])
+    assert len(keyword("作废")) == 1
     Chunk.objects.filter(pk=chunk.pk).delete()
     assert keyword("作废") == []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sqlite3
 
 import pytest
 from django.db import connection
@@ -110,6 +111,17 @@ def test_the_migration_and_the_tokeniser_agree_on_what_cjk_is() -> None:
     assert MIGRATION.CJK_CLASS == t.CJK_CLASS
 
 
+@given(ANY)
+def test_sqlite_glob_finds_cjk_exactly_where_the_tokeniser_does(text: str) -> None:
+    """The triggers index a chunk when GLOB finds CJK in it: never text without bigrams,
+    never a chunk with them left out."""
+    text = text.replace("\x00", "")  # SQLite's text functions stop at a NUL
+    test = MIGRATION._HAS_CJK.format(row="x")
+    sql = f"SELECT {test} FROM (SELECT ? AS text) x"  # noqa: S608 (the migration's constant)
+    found = sqlite3.connect(":memory:").execute(sql, [text])
+    assert bool(found.fetchone()[0]) == t.has_cjk(text) == bool(t.index_bigrams(text))
+
+
 @pytest.mark.django_db
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's own function")
 @settings(max_examples=200, deadline=None)
@@ -117,5 +129,8 @@ def test_the_migration_and_the_tokeniser_agree_on_what_cjk_is() -> None:
 def test_postgres_bigrams_equal_pythons(text: str) -> None:
     text = text.replace("\x00", "")  # PostgreSQL text holds no NUL
     with connection.cursor() as cursor:
-        cursor.execute("SELECT colleague_cjk_bigrams(%s)", [text])
-        assert cursor.fetchone()[0] == t.index_bigrams(text)
+        # The trigger's test for CJK, then the function it calls.
+        cursor.execute(f"SELECT %s ~ '[{t.CJK_CLASS}]', colleague_cjk_bigrams(%s)", [text, text])
+        has, bigrams = cursor.fetchone()
+        assert has == t.has_cjk(text)
+        assert bigrams == t.index_bigrams(text)
