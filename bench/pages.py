@@ -99,6 +99,11 @@ def setup_django(var_dir: Path) -> None:
     import django
 
     django.setup()
+    # As the server entry points do (config/wsgi.py, config/asgi.py): freeze what the first
+    # request leaves alive, so full collections do not walk it (config/memory.py).
+    from config.memory import install
+
+    install()
 
 
 def load(var_dir: Path) -> dict[str, float]:

@@ -13,5 +13,8 @@ django_application = get_asgi_application()
 
 # Imported once Django is set up: the MCP app reads models.
 from agents.http import mcp_http_app, route  # noqa: E402
+from config.memory import install as install_gc_freeze  # noqa: E402
+
+install_gc_freeze()
 
 application = route(django_application, mcp_http_app())
