@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.functions import Now
+from django.db.models.sql import Query
 
 from knowledge.embeddings import Embedder, get_embedder
 from knowledge.index import get_index, records_for
@@ -25,7 +26,7 @@ from knowledge.models import Chunk
 logger = logging.getLogger(__name__)
 
 #: Chunks embedded and written per transaction.
-EMBED_BATCH = 256
+EMBED_BATCH = 1024
 #: Ids listed in a verify report's JSON per kind of problem (the counts are complete).
 REPORT_SAMPLE = 100
 
@@ -73,22 +74,23 @@ def store_vectors(
         return
     ids = list(vectors)
     rows, scales = quantise(np.stack([vectors[i] for i in ids]))
-    chunks = [
-        Chunk(
-            pk=chunk_id,
-            embedding=rows[n].tobytes(),
-            embedding_scale=float(scales[n]),
-            embedder=embedder_name,
-            dimension=rows.shape[1],
-            embedded_at=Now(),
-        )
+    dimension = rows.shape[1]
+    # One prepared UPDATE per chunk through executemany: bulk_update's CASE WHEN per column
+    # cost as much as embedding the chunks (2.2 s for 2,000 chunks, against 0.1 s).
+    connection = connections[using]
+    now, _ = Query(Chunk).get_compiler(connection=connection).compile(Now())
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(Chunk._meta.db_table)} SET {quote('embedding')} = %s,"  # noqa: S608
+        f" {quote('embedding_scale')} = %s, {quote('embedder')} = %s,"
+        f" {quote('dimension')} = %s, {quote('embedded_at')} = {now} WHERE {quote('id')} = %s"
+    )
+    params = [
+        (rows[n].tobytes(), float(scales[n]), embedder_name, dimension, chunk_id)
         for n, chunk_id in enumerate(ids)
     ]
-    Chunk.objects.using(using).bulk_update(
-        chunks,
-        ["embedding", "embedding_scale", "embedder", "dimension", "embedded_at"],
-        batch_size=EMBED_BATCH,
-    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def clear_vectors(chunk_ids: Iterable[int], *, using: str = DEFAULT_DB_ALIAS) -> None:

