@@ -11,8 +11,11 @@ For N messages (default 1,000,000) this:
 4. appends a new day with `--append-messages` messages in `--append-channels` channels to a
    copy of the export and ingests that copy into the same source.
 
-Wall time, messages/s and the child's peak RSS (from wait4's rusage) are printed as a table
-and as JSON (`--json-out` writes it to a file too).
+Wall time, messages/s, the child's peak RSS (from wait4's rusage: the largest of the ingest
+process and the connector process it forks, connectors/prefetch.py) and the peak of the
+two together (the sum of their proportional set sizes, PSS: a page both share counts half in
+each; sampled every 0.2 s with psutil) are printed as a table and as JSON (`--json-out`
+writes it to a file too).
 
     .venv/bin/python bench/ingest_throughput.py --messages 100000
     .venv/bin/python bench/ingest_throughput.py --database-url postgres://postgres@127.0.0.1:5432/x
@@ -28,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -47,6 +51,8 @@ class Step:
     seconds: float
     cpu_seconds: float  # user + system time of the child: its own work, whatever else runs
     peak_rss_mb: float
+    # The highest sum of the PSS of the ingest process and its children: their memory together.
+    peak_tree_pss_mb: float
     created: int
     updated: int
     unchanged: int
@@ -57,17 +63,24 @@ class Step:
     messages_per_second: float | None = None
 
 
-def _run(command: list[str], env: dict[str, str]) -> tuple[str, float, float, float]:
-    """Run a child; return (stdout, wall seconds, peak RSS in MB, CPU seconds) of that child."""
+def _run(command: list[str], env: dict[str, str]) -> tuple[str, float, float, float, float]:
+    """Run a child; return (stdout, wall seconds, peak RSS in MB, CPU seconds, peak PSS of
+    the child and its own children together in MB) of that child."""
     started = time.perf_counter()
     process = subprocess.Popen(  # a fixed argv built above, never a shell
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert process.stdout is not None
     assert process.stderr is not None
+    tree_peak = [0]
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample_tree_pss, args=(process.pid, tree_peak, done))
+    sampler.start()
     # Read output while it runs (a full pipe would block the child), then reap with wait4.
     out = process.stdout.read()
     err = process.stderr.read()
+    done.set()
+    sampler.join()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -75,7 +88,26 @@ def _run(command: list[str], env: dict[str, str]) -> tuple[str, float, float, fl
         sys.stderr.write(err.decode(errors="replace"))
         raise SystemExit(f"{' '.join(command)} failed with {process.returncode}")
     cpu = usage.ru_utime + usage.ru_stime
-    return out.decode(), seconds, usage.ru_maxrss / 1024, cpu  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux
+    return out.decode(), seconds, usage.ru_maxrss / 1024, cpu, tree_peak[0] / 2**20
+
+
+def _sample_tree_pss(pid: int, peak: list[int], done: threading.Event) -> None:
+    """Keep in peak[0] the highest sum of PSS of `pid` and its descendants, every 0.2 s."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    while not done.wait(0.2):
+        total = 0
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                total += process.memory_full_info().pss
+            except psutil.NoSuchProcess:
+                continue
+        peak[0] = max(peak[0], total)
 
 
 def _ingest(name: str, export: Path, env: dict[str, str], profile: Path | None) -> Step:
@@ -84,13 +116,14 @@ def _ingest(name: str, export: Path, env: dict[str, str], profile: Path | None) 
         command += ["-m", "cProfile", "-o", str(profile.with_suffix(f".{name}.prof"))]
     command += ["manage.py", "ingest", str(export), "--json", "--source", "bench-slack"]
     load = os.getloadavg()[0]
-    out, seconds, rss, cpu = _run(command, env)
+    out, seconds, rss, cpu, tree_pss = _run(command, env)
     summary = json.loads(out)
     return Step(
         name=name,
         seconds=round(seconds, 2),
         cpu_seconds=round(cpu, 2),
         peak_rss_mb=round(rss, 1),
+        peak_tree_pss_mb=round(tree_pss, 1),
         created=summary["items_created"],
         updated=summary["items_updated"],
         unchanged=summary["items_unchanged"],
@@ -196,14 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"\n{backend}, {args.messages:,} messages, export {export.stat().st_size / 1e6:.0f} MB")
     print(
-        f"{'step':<40} {'seconds':>9} {'CPU s':>7} {'msgs/s':>9} {'peak RSS':>9} {'created':>9} "
+        f"{'step':<40} {'seconds':>9} {'CPU s':>7} {'msgs/s':>9} {'peak RSS':>9} {'both PSS':>9} "
+        f"{'created':>9} "
         f"{'updated':>8} {'unchanged':>10}"
     )
     for step in steps:
         rate = f"{step.messages_per_second:,}" if step.messages_per_second else "-"
         print(
             f"{step.name:<40} {step.seconds:>9.2f} {step.cpu_seconds:>7.2f} {rate:>9} "
-            f"{step.peak_rss_mb:>7.0f}MB "
+            f"{step.peak_rss_mb:>7.0f}MB {step.peak_tree_pss_mb:>7.0f}MB "
             f"{step.created:>9} {step.updated:>8} {step.unchanged:>10}"
         )
     print(json.dumps(report, indent=2))

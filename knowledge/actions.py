@@ -213,7 +213,7 @@ def _upsert_containers(
 def _without_redacted(source: Source, batch: SourceBatch) -> SourceBatch:
     """The batch without documents redacted earlier (knowledge.redaction): never captured
     again."""
-    if not batch.documents:
+    if not batch.documents or not RedactedDocument.objects.filter(source=source).exists():
         return batch
     hashes = {
         d.external_id: hashlib.sha256(d.external_id.encode()).hexdigest() for d in batch.documents
@@ -359,19 +359,22 @@ def _masked(
         keep = own.get(doc.author, set()) if doc.author is not None else set()
         title = mask_personal_data(doc.title, kinds=kinds, keep=keep)
         body = mask_personal_data(doc.body, kinds=kinds, keep=keep)
-        counts: Counter[str] = Counter(title.counts)
-        counts.update(body.counts)
-        metadata = dict(doc.metadata)
+        counts: Counter[str] = Counter()
+        for found in (title, body):
+            if found.counts:
+                counts.update(found.counts)
+        changed: dict[str, str] = {}
         for key in MASKED_METADATA_KEYS:
-            value = metadata.get(key)
+            value = doc.metadata.get(key)
             if isinstance(value, str) and value:
                 found = mask_personal_data(value, kinds=kinds, keep=keep)
-                metadata[key] = found.text
-                counts.update(found.counts)
+                if found.counts:
+                    changed[key] = found.text
+                    counts.update(found.counts)
         if not counts:
             masked.append(doc)
             continue
-        metadata["masked"] = dict(sorted(counts.items()))
+        metadata = {**doc.metadata, **changed, "masked": dict(sorted(counts.items()))}
         masked.append(replace(doc, title=title.text, body=body.text, metadata=metadata))
     return masked
 
@@ -673,18 +676,20 @@ def _select_items(source_id: int, external_ids: list[str], columns: str) -> list
     """Return (external_id, *columns) of the source's items among `external_ids`."""
     connection = connections[Item.objects.db]
     table = connection.ops.quote_name(Item._meta.db_table)
-    found: list[tuple[Any, ...]] = []
+    # The ids travel as one parameter (a JSON array for SQLite, an array for PostgreSQL):
+    # binding, and logging with DEBUG on, cost as much as the lookup at 10,000 ids.
+    ids: str | list[str]
+    if connection.vendor == "sqlite":
+        wanted, ids = "IN (SELECT value FROM json_each(%s))", json.dumps(external_ids)
+    else:
+        wanted, ids = "= ANY(%s)", external_ids
     with connection.cursor() as cursor:
-        # SQLite allows 32766 parameters a statement since 3.32.
-        for start in range(0, len(external_ids), 10_000):
-            part = external_ids[start : start + 10_000]
-            cursor.execute(
-                f"SELECT external_id, {columns} FROM {table}"  # noqa: S608
-                f" WHERE source_id = %s AND external_id IN ({', '.join(['%s'] * len(part))})",
-                [source_id, *part],
-            )
-            found.extend(cursor.fetchall())
-    return found
+        cursor.execute(
+            f"SELECT external_id, {columns} FROM {table}"  # noqa: S608
+            f" WHERE source_id = %s AND external_id {wanted}",
+            [source_id, ids],
+        )
+        return cursor.fetchall()
 
 
 # In the order `_insert_items` builds its rows.
@@ -744,8 +749,17 @@ def _insert_items(source: Source, rows: list[_Row]) -> None:
             )
         )
     with connection.cursor() as cursor:
+        # New ids are greater than every id before (SQLite's AUTOINCREMENT, a sequence on
+        # PostgreSQL), and (source, external_id) is unique: the rows above `before` with these
+        # external ids are these rows.
+        cursor.execute(f"SELECT MAX(id) FROM {table}")  # noqa: S608
+        before = cursor.fetchone()[0] or 0
         cursor.executemany(sql, params)
-    ids = dict(_select_items(source.pk, [row.external_id for row in rows], "id"))
+        cursor.execute(
+            f"SELECT external_id, id FROM {table} WHERE id > %s AND source_id = %s",  # noqa: S608
+            [before, source.pk],
+        )
+        ids = dict(cursor.fetchall())
     for row in rows:
         row.pk = ids[row.external_id]
 

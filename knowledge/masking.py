@@ -128,7 +128,7 @@ def mask_personal_data(
     if not wanted or not _CANDIDATE.search(text):
         return Masked(text)
     counts: Counter[str] = Counter()
-    kept = own_values(keep)
+    kept: frozenset[str] | None = None  # normalised when first needed: most texts hold nothing
     while True:
         # Until nothing more is replaced: a piece next to one masked in this pass is judged
         # again beside its placeholder, so masking the result finds nothing new.
@@ -136,6 +136,8 @@ def mask_personal_data(
         pieces: list[str] = []
         at = 0
         for found in find_personal_data(text, kinds=wanted):
+            if kept is None:
+                kept = own_values(keep)
             if _normalised(found.kind, found.value) in kept:
                 continue
             pieces.append(text[at : found.start])

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from connectors.base import SourceBatch
-from connectors.prefetch import read_ahead
 from knowledge.actions import ingest_batch
 from knowledge.models import Chunk, Item
 from knowledge.search import search_items
@@ -62,36 +58,3 @@ def test_a_changed_document_among_new_ones_is_updated_once() -> None:
     assert (result.created, result.updated) == (1, 1)
     item = Item.objects.get(external_id=original.external_id)
     assert [c.text for c in item.chunks.all()] == ["the flamingo service"]
-
-
-def _numbers(count: int, *, fail_at: int | None = None) -> Iterator[SourceBatch]:
-    for n in range(count):
-        if n == fail_at:
-            raise ValueError(f"broken at {n}")
-        yield SourceBatch(cursor=str(n))
-
-
-def test_read_ahead_yields_every_batch_in_order() -> None:
-    assert [batch.cursor for batch in read_ahead(_numbers(50))] == [str(n) for n in range(50)]
-
-
-def test_read_ahead_raises_the_connectors_error_after_the_batches_before_it() -> None:
-    batches = read_ahead(_numbers(10, fail_at=3))
-    assert [next(batches).cursor for _ in range(3)] == ["0", "1", "2"]
-    with pytest.raises(ValueError, match="broken at 3"):
-        next(batches)
-
-
-def test_leaving_read_ahead_early_closes_the_connector() -> None:
-    closed: list[bool] = []
-
-    def batches() -> Iterator[SourceBatch]:
-        try:
-            yield from _numbers(1000)
-        finally:
-            closed.append(True)
-
-    for batch in read_ahead(batches()):
-        if batch.cursor == "2":
-            break
-    assert closed == [True]
