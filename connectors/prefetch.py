@@ -8,8 +8,8 @@ connector's `fetch` and sends each batch, pickled, through a pipe; the parent on
 and stores, so a sync uses both cores.
 
 Guarantees of `read_ahead`:
-- It yields the batches `fetch` yields, equal and in order, at most `depth` batches ahead of
-  the caller; an exception the connector raises is raised in the caller after the batches
+- It yields the batches `fetch` yields, equal and in order; the child reads at most `depth`
+  batches and a pipe's buffer (64 KB) ahead of the caller; an exception the connector raises is raised in the caller after the batches
   before it, with its type and message (the child's traceback is added as a note), or as
   FetchFailed when it cannot cross the process boundary.
 - The child never touches the parent's database connections (connectors never do, see

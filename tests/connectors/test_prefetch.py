@@ -102,7 +102,8 @@ def test_leaving_early_stops_the_connector_process(tmp_path: Path) -> None:
             break
     count = len(produced.read_text().splitlines())
     time.sleep(0.3)
-    # Nothing more is read once the caller has left, and the process is gone (reaped).
-    assert len(produced.read_text().splitlines()) == count < 100
+    # Nothing more is read once the caller has left (the child ran ahead by `depth` batches
+    # and a pipe's buffer, 64 KB: a few hundred empty batches), and the process is gone.
+    assert len(produced.read_text().splitlines()) == count < 1_000
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
