@@ -105,10 +105,11 @@ TEMPLATES = [
 SQLITE_OPTIONS = {
     "init_command": (
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-        # 64 MB of page cache (default 2 MB): a bulk ingest updates a dozen indexes per
-        # message; with the cache too small each update reads pages back from the OS
-        # (docs/BENCHMARKS.md). Allocated only as used.
-        " PRAGMA cache_size=-65536;"
+        # 32 MB of page cache (default 2 MB): a bulk ingest updates a dozen indexes per
+        # message; with the cache too small each update reads pages back from the OS. 64 MB
+        # was no faster at 1M messages and put the ingest over its 500 MB (docs/BENCHMARKS.md).
+        # Allocated only as used.
+        " PRAGMA cache_size=-32768;"
     ),
     "transaction_mode": "IMMEDIATE",
     "timeout": 30,
