@@ -9,9 +9,10 @@ and stores, so a sync uses both cores.
 
 Guarantees of `read_ahead`:
 - It yields the batches `fetch` yields, equal and in order; the child reads at most `depth`
-  batches and a pipe's buffer (64 KB) ahead of the caller; an exception the connector raises is raised in the caller after the batches
-  before it, with its type and message (the child's traceback is added as a note), or as
-  FetchFailed when it cannot cross the process boundary.
+  batches and a pipe's buffer (64 KB) ahead of the caller. An exception the connector raises
+  is raised in the caller after the batches before it, with its type and message (the
+  child's traceback is added as a note), or as FetchFailed when it cannot cross the process
+  boundary.
 - The child never touches the parent's database connections (connectors never do, see
   connectors/base.py) and leaves with `os._exit`: no atexit handler, no finaliser closes
   what the parent still uses. A child that ends without finishing (killed, out of memory)
@@ -38,6 +39,7 @@ from typing import NoReturn
 
 from connectors.base import SourceBatch
 from connectors.errors import ConnectorError
+from connectors.sandbox import fork_with_pipe, kill, reap, reset_signals
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +56,6 @@ _gc_saved: tuple[int, int, int] | None = None
 # A frame on the pipe: its length, then one pickled message.
 _HEADER = struct.Struct("<Q")
 _READ_BYTES = 1 << 20
-# Signals whose handlers belong to the parent (Celery's, a test harness's): in the child they
-# act as they do by default, so a SIGTERM to the process group simply ends the child.
-_RESET_SIGNALS = tuple(
-    getattr(signal, name)
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
-    if hasattr(signal, name)
-)
 
 
 class FetchFailed(ConnectorError):
@@ -96,17 +91,7 @@ def read_ahead(batches: Iterator[SourceBatch], *, depth: int = 2) -> Iterator[So
         if not hasattr(os, "fork"):
             yield from batches
             return
-        read_fd, write_fd = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_fd)
-            os.close(write_fd)
-            raise
-        if pid == 0:
-            os.close(read_fd)
-            _child(batches, write_fd)
-        os.close(write_fd)
+        pid, read_fd = fork_with_pipe(lambda write_fd: _child(batches, write_fd))
         # The parent never runs the generator: closing it here releases nothing but our copy.
         close = getattr(batches, "close", None)
         if close is not None:
@@ -117,7 +102,7 @@ def read_ahead(batches: Iterator[SourceBatch], *, depth: int = 2) -> Iterator[So
             while True:
                 message = frames.next()
                 if message is None:
-                    raise FetchFailed(_ended_early(_wait(pid)))
+                    raise FetchFailed(_ended_early(reap(pid)))
                 kind = message[0]
                 if kind == "batch":
                     yield message[1]  # type: ignore[misc]
@@ -128,9 +113,9 @@ def read_ahead(batches: Iterator[SourceBatch], *, depth: int = 2) -> Iterator[So
                     raise _error_from(message)
         finally:
             if not finished:
-                _kill(pid)
+                kill(pid)
             frames.close()
-            _wait(pid)
+            reap(pid)
 
 
 # --- the child -----------------------------------------------------------------------------
@@ -143,8 +128,7 @@ def _child(batches: Iterator[SourceBatch], fd: int) -> NoReturn:
         # one and so copying every page (copy-on-write). Inherited objects are never garbage
         # here; only new ones are collected.
         gc.freeze()
-        for number in _RESET_SIGNALS:
-            signal.signal(number, signal.SIG_DFL)
+        reset_signals()
         try:
             for batch in batches:
                 _send(fd, ("batch", batch))
@@ -253,19 +237,3 @@ def _ended_early(status: int) -> str:
     else:
         how = f"ended with status {os.WEXITSTATUS(status)}"
     return f"the connector's process {how} before the end of the source"
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
-def _wait(pid: int) -> int:
-    """Reap the child; its wait status (0 if it was reaped already: by us, or by a SIGCHLD
-    handler elsewhere). A reaped child's pid is never signalled: `_kill` finds it gone or
-    still a zombie of ours only before this."""
-    try:
-        _, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        return 0
-    return status

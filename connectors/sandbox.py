@@ -76,6 +76,25 @@ def run_sandboxed(function: Callable[..., T], *args: Any, limits: ParseLimits) -
     """
     if not can_sandbox():
         return function(*args)
+    pid, read_fd = fork_with_pipe(lambda write_fd: _child(function, args, limits, write_fd))
+    status: int | None = None
+    try:
+        payload, timed_out = _receive(read_fd, limits)
+        if timed_out:
+            kill(pid)
+        status = reap(pid)
+    finally:
+        os.close(read_fd)
+        if status is None:
+            # Interrupted while waiting: never leave the child running or unreaped.
+            kill(pid)
+            reap(pid)
+    return _outcome(payload, status, timed_out=timed_out, limits=limits)
+
+
+def fork_with_pipe(child: Callable[[int], NoReturn]) -> tuple[int, int]:
+    """Fork; the child calls `child(write_fd)`, which must end with `os._exit`. Return the
+    child's pid and the pipe's read end (the caller closes it, and reaps the child)."""
     read_fd, write_fd = os.pipe()
     try:
         pid = os.fork()
@@ -85,21 +104,16 @@ def run_sandboxed(function: Callable[..., T], *args: Any, limits: ParseLimits) -
         raise
     if pid == 0:
         os.close(read_fd)
-        _child(function, args, limits, write_fd)
+        child(write_fd)
     os.close(write_fd)
-    status: int | None = None
-    try:
-        payload, timed_out = _receive(read_fd, limits)
-        if timed_out:
-            _kill(pid)
-        status = _wait(pid)
-    finally:
-        os.close(read_fd)
-        if status is None:
-            # Interrupted while waiting: never leave the child running or unreaped.
-            _kill(pid)
-            _wait(pid)
-    return _outcome(payload, status, timed_out=timed_out, limits=limits)
+    return pid, read_fd
+
+
+def reset_signals() -> None:
+    """In a forked child: the parent's signal handlers (Celery's, a test harness's) act as
+    they do by default, so a SIGTERM to the process group simply ends the child."""
+    for number in _RESET_SIGNALS:
+        signal.signal(number, signal.SIG_DFL)
 
 
 # --- the child -----------------------------------------------------------------------------
@@ -113,8 +127,7 @@ def _child(
         # one and so copying every page (copy-on-write): that doubles the cost of a small
         # parse. Inherited objects are never garbage here; only new ones are collected.
         gc.freeze()
-        for number in _RESET_SIGNALS:
-            signal.signal(number, signal.SIG_DFL)
+        reset_signals()
         os.closerange(3, fd)
         os.closerange(fd + 1, _max_fd())
         _restrict(limits)
@@ -200,12 +213,13 @@ def _receive(fd: int, limits: ParseLimits) -> tuple[bytes, bool]:
             chunks.append(chunk)
 
 
-def _kill(pid: int) -> None:
+def kill(pid: int) -> None:
+    """SIGKILL a child not reaped yet (a reaped pid may be another process's by now)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
 
 
-def _wait(pid: int) -> int:
+def reap(pid: int) -> int:
     """Reap the child; its wait status, or 0 if something else reaped it first."""
     try:
         _, status = os.waitpid(pid, 0)
