@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from make_slack_export import write_export  # noqa: E402
+from make_slack_export import cached_export  # noqa: E402
 
 # Run in a child with the project's settings: embed the chunk texts of the database, timed.
 _EMBEDDER_ALONE = """
@@ -114,14 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
 
-    args.dir.mkdir(parents=True, exist_ok=True)
-    export = args.dir / f"slack-{args.messages}-seed{args.seed}.zip"
-    if not export.exists():
-        partial = export.with_suffix(".partial.zip")
-        partial.unlink(missing_ok=True)
-        generated = write_export(partial, args.messages, seed=args.seed)
-        partial.rename(export)
-        print(f"generated {export} in {generated['seconds']}s", file=sys.stderr)
+    export = cached_export(args.dir, args.messages, seed=args.seed)
 
     project = args.project.resolve()
     run_dir = Path(tempfile.mkdtemp(prefix="embed-run-", dir=args.dir))

@@ -36,13 +36,12 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from make_slack_export import append_day, write_export  # noqa: E402
+from make_slack_export import append_day, cached_export  # noqa: E402
 
 
 @dataclass
@@ -161,15 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
 
-    args.dir.mkdir(parents=True, exist_ok=True)
-    export = args.dir / f"slack-{args.messages}-seed{args.seed}.zip"
-    generated: dict[str, Any] | None = None
-    if not export.exists():
-        partial = export.with_suffix(".partial.zip")
-        partial.unlink(missing_ok=True)
-        generated = write_export(partial, args.messages, seed=args.seed)
-        partial.rename(export)
-        print(f"generated {export} in {generated['seconds']}s", file=sys.stderr)
+    export = cached_export(args.dir, args.messages, seed=args.seed)
 
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=args.dir))
     env = {**os.environ, "COLLEAGUE_VAR_DIR": str(run_dir / "var"), "PYTHONHASHSEED": "0"}

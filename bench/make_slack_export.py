@@ -381,6 +381,20 @@ class _Sink:
             self.zip.close()
 
 
+def cached_export(folder: Path, messages: int, *, seed: int) -> Path:
+    """The export of `messages` messages with `seed` in `folder`, written the first time
+    (`slack-<N>-seed<seed>.zip`; a run interrupted while writing leaves only a .partial.zip)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    export = folder / f"slack-{messages}-seed{seed}.zip"
+    if not export.exists():
+        partial = export.with_suffix(".partial.zip")
+        partial.unlink(missing_ok=True)
+        generated = write_export(partial, messages, seed=seed)
+        partial.rename(export)
+        print(f"generated {export} in {generated['seconds']}s", file=sys.stderr)
+    return export
+
+
 def write_export(path: Path, messages: int, *, seed: int = 1) -> dict[str, Any]:
     """Write an export of about `messages` messages (exactly that many message records)."""
     started = time.perf_counter()
