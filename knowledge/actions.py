@@ -36,6 +36,7 @@ from connectors.documents.files import open_regular_file
 from connectors.errors import UnsafeArchive, UnsupportedFile
 from connectors.exclusions import ExclusionRules, Reason, rules_for
 from connectors.models import QuarantinedFile, Source, SyncRun
+from knowledge import audit
 from knowledge.chunking import split_text
 from knowledge.masking import KINDS as MASKABLE_KINDS
 from knowledge.masking import mask_personal_data
@@ -790,7 +791,8 @@ def _sqlite_datetime(value: datetime) -> str:
 
 
 def _quarantine(source: Source, run: SyncRun | None, failures: Sequence[SourceFailure]) -> None:
-    """Record each failure; copy the files they name once the transaction commits.
+    """Record each failure, with an audit event; copy the files they name once the
+    transaction commits.
 
     A rolled-back batch records nothing and copies nothing. A file named by several failures
     (the messages of one mbox, the members of one ZIP) is copied once for all of them.
@@ -812,6 +814,16 @@ def _quarantine(source: Source, run: SyncRun | None, failures: Sequence[SourceFa
             for failure in failures
         ]
     )
+    for record in records:
+        # Ids and the error's type only, never the path or the message (SECURITY.md row 13).
+        audit.record(
+            "quarantine.created",
+            f"quarantine:{record.pk}",
+            result=audit.Result.FAILED,
+            source=source.pk,
+            run=run.pk if run is not None else None,
+            error_type=record.error_type,
+        )
     copies: dict[str, list[int]] = {}
     for failure, record in zip(failures, records, strict=True):
         if failure.file:

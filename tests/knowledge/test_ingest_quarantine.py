@@ -28,7 +28,7 @@ from connectors.actions import create_source, run_sync
 from connectors.base import SourceBatch, SourceFailure
 from connectors.models import QuarantinedFile, Source, SyncRun
 from knowledge.actions import MAX_QUARANTINE_COPY_BYTES, ingest_batch
-from knowledge.models import Item
+from knowledge.models import AuditEvent, Item
 from tests import factories as f
 from tests.connectors.hostile import corpus
 from tests.connectors.hostile.harness import deadline
@@ -88,6 +88,23 @@ def test_the_copy_is_made_only_once_the_batch_is_stored(
     assert str(bad.stat().st_size) in record.copy_detail
 
 
+def test_each_quarantined_file_is_an_audit_event_without_its_content(
+    tmp_path: Path, on_commit: OnCommit
+) -> None:
+    bad = tmp_path / "secret-plans.pdf"
+    bad.write_bytes(b"%PDF-1.4 garbage")
+    source = f.make_source()
+    with on_commit(execute=True):
+        ingest_batch(source=source, batch=failing(failure_of(bad), failure_of(bad, member="#2")))
+    records = list(QuarantinedFile.objects.order_by("pk"))
+    events = list(AuditEvent.objects.filter(action="quarantine.created").order_by("seq"))
+    assert [e.target for e in events] == [f"quarantine:{r.pk}" for r in records]
+    assert all(e.result == AuditEvent.Result.FAILED for e in events)
+    assert events[0].detail["error_type"] == "CorruptFile"
+    assert events[0].detail["source"] == source.pk
+    assert "secret-plans" not in json.dumps([e.detail for e in events])
+
+
 def test_a_rolled_back_batch_leaves_no_copy_and_no_record(
     tmp_path: Path, on_commit: OnCommit
 ) -> None:
@@ -103,6 +120,7 @@ def test_a_rolled_back_batch_leaves_no_copy_and_no_record(
     with on_commit(execute=True), pytest.raises(RuntimeError):
         store_then_fail()
     assert not QuarantinedFile.objects.exists()
+    assert not AuditEvent.objects.filter(action="quarantine.created").exists()
     assert not quarantine_files()
 
 
