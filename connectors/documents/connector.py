@@ -214,10 +214,13 @@ class DocumentsConnector(Connector):
         def on_error(path: Path, exc: OSError) -> None:
             builder.add_failure(failure_from(path, exc))
 
+        # A FIFO, socket or device named like a document is listed too: reading it is refused
+        # (UnsupportedFile, never opened to block), so it is quarantined and explained, as in
+        # the mail connector, rather than skipped without a word.
         return [
             entry
             for listing in walk_tree(root, on_error=on_error)
-            for entry in listing.files
+            for entry in (*listing.files, *listing.others)
             if format_of(entry.path) is not None
         ]
 

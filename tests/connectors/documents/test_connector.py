@@ -212,12 +212,20 @@ def test_symbolic_links_are_not_followed(tmp_path: Path) -> None:
     assert set(documents(fetch(root))) == {"own.txt"}
 
 
-def test_fifo_in_a_folder_never_blocks(tmp_path: Path) -> None:
+def test_fifo_in_a_folder_never_blocks_and_is_quarantined_once(tmp_path: Path) -> None:
     if not hasattr(os, "mkfifo"):
         pytest.skip("needs FIFOs")
     os.mkfifo(tmp_path / "pipe.txt")
+    os.mkfifo(tmp_path / "notes")  # not named like a document: skipped, as any other file
     (tmp_path / "real.txt").write_text("real\n")
-    assert set(documents(fetch(tmp_path))) == {"real.txt"}
+    batches = fetch(tmp_path)
+    assert set(documents(batches)) == {"real.txt"}
+    (failure,) = [f for b in batches for f in b.failures]
+    assert (Path(failure.path).name, failure.error_type) == ("pipe.txt", "UnsupportedFile")
+    assert "FIFO" in failure.message
+    assert Path(failure.file).is_absolute()
+    # Reported once: the next sync does not quarantine it again.
+    assert not [f for b in fetch(tmp_path, cursor=batches[-1].cursor) for f in b.failures]
 
 
 def test_undecodable_file_names_become_storable_ids(tmp_path: Path) -> None:
