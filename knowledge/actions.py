@@ -756,11 +756,13 @@ def _insert_items(source: Source, rows: list[_Row]) -> None:
         cursor.execute(f"SELECT MAX(id) FROM {table}")  # noqa: S608
         before = cursor.fetchone()[0] or 0
         cursor.executemany(sql, params)
+        # By the primary key alone: a range of the newest rows (an index on source would
+        # make the database read every item of the source).
         cursor.execute(
-            f"SELECT external_id, id FROM {table} WHERE id > %s AND source_id = %s",  # noqa: S608
-            [before, source.pk],
+            f"SELECT external_id, id, source_id FROM {table} WHERE id > %s",  # noqa: S608
+            [before],
         )
-        ids = dict(cursor.fetchall())
+        ids = {external_id: pk for external_id, pk, source_id in cursor if source_id == source.pk}
     for row in rows:
         row.pk = ids[row.external_id]
 

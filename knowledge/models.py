@@ -77,11 +77,21 @@ class Item(models.Model):
         EMAIL = "email", _("Email")
         DOCUMENT = "document", _("Document")
 
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="items")
+    # Not indexed alone: the unique (source, external_id) and (source, thread_key) indexes
+    # serve lookups by source, and every index is one more write per stored message.
+    source = models.ForeignKey(
+        Source, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     external_id = models.CharField(max_length=500)
     kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
+    # Indexed together with created_at (Meta.indexes), which also serves lookups by author.
     author = models.ForeignKey(
-        Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+        Identity,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="items",
+        db_index=False,
     )
     # Indexed together with created_at (Meta.indexes), which also serves lookups by container.
     container = models.ForeignKey(
@@ -139,7 +149,8 @@ class Chunk(models.Model):
     configured one, is *pending* (knowledge/indexing.py embeds it).
     """
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="chunks")
+    # The unique (item, ordinal) index serves lookups by item.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="chunks", db_index=False)
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
     audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="chunks")
