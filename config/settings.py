@@ -110,6 +110,10 @@ SQLITE_OPTIONS = {
         # was no faster at 1M messages and put the ingest over its 500 MB (docs/BENCHMARKS.md).
         # Allocated only as used.
         " PRAGMA cache_size=-32768;"
+        # Checkpoint the WAL every ~40 MB instead of 4 MB: a page a bulk ingest changes over
+        # and over (index interior pages, FTS5 segments) is copied back once per checkpoint,
+        # not once per few batches (1M-message ingest 10,066 -> 10,793 msgs/s).
+        " PRAGMA wal_autocheckpoint=10000;"
     ),
     "transaction_mode": "IMMEDIATE",
     "timeout": 30,
