@@ -34,7 +34,7 @@ import signal
 import struct
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import NoReturn
 
 from connectors.base import SourceBatch
@@ -81,7 +81,9 @@ def fewer_collections() -> Iterator[None]:
                 _gc_saved = None
 
 
-def read_ahead(batches: Iterator[SourceBatch], *, depth: int = 2) -> Iterator[SourceBatch]:
+def read_ahead(
+    batches: Iterator[SourceBatch], *, depth: int = 2
+) -> Generator[SourceBatch, None, None]:
     """Yield `batches` in order while a child process fetches up to `depth` more.
 
     `batches` must not have been started (a connector's `fetch(...)` as returned): the child

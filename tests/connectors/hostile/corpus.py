@@ -973,7 +973,12 @@ def text_cases() -> list[Case]:
             "a file name that is not UTF-8 and holds a newline (written next to this one)",
             stored_as="bad-\\xff\\xfe\n\tname.txt",
         ),
-        Case("fifo.txt", _write_fifo, _outcomes(), "a FIFO: skipped, never blocks"),
+        Case(
+            "fifo.txt",
+            _write_fifo,
+            _outcomes("UnsupportedFile"),
+            "a FIFO named like a document: quarantined, never opened to block",
+        ),
         Case("link-to-passwd.txt", _write_link, _outcomes(), "a symbolic link: never followed"),
     ]
 
