@@ -360,10 +360,8 @@ def _masked(
         keep = own.get(doc.author, set()) if doc.author is not None else set()
         title = mask_personal_data(doc.title, kinds=kinds, keep=keep)
         body = mask_personal_data(doc.body, kinds=kinds, keep=keep)
-        counts: Counter[str] = Counter()
-        for found in (title, body):
-            if found.counts:
-                counts.update(found.counts)
+        counts: Counter[str] = Counter(title.counts)
+        counts.update(body.counts)
         changed: dict[str, str] = {}
         for key in MASKED_METADATA_KEYS:
             value = doc.metadata.get(key)
