@@ -37,7 +37,8 @@ from connectors.errors import UnsafeArchive, UnsupportedFile
 from connectors.exclusions import ExclusionRules, Reason, rules_for
 from connectors.models import QuarantinedFile, Source, SyncRun
 from knowledge import audit
-from knowledge.chunking import split_text
+from knowledge.chunking import Piece, chunk_item
+from knowledge.indexing import reembed_replies_to
 from knowledge.masking import KINDS as MASKABLE_KINDS
 from knowledge.masking import mask_personal_data
 from knowledge.models import Audience, Chunk, Container, Item, RedactedDocument
@@ -397,6 +398,7 @@ def delete_items(*, item_ids: Sequence[int]) -> int:
         forget_upload_files(Item.objects.filter(id__in=ids))
         for start in range(0, len(ids), 1000):
             part = ids[start : start + 1000]
+            reembed_replies_to(part)
             chunk_ids.extend(Chunk.objects.filter(item_id__in=part).values_list("id", flat=True))
             Chunk.objects.filter(item_id__in=part).delete()
             deleted += Item.objects.filter(id__in=part).delete()[1].get(Item._meta.label, 0)
@@ -562,11 +564,8 @@ class _Row:
     metadata_json: str
     content_hash: str
 
-    def chunk_texts(self) -> list[str]:
-        text = self.doc.body
-        if self.doc.kind != Item.Kind.MESSAGE and self.doc.title:
-            text = f"{self.doc.title}\n\n{text}"
-        return split_text(text)
+    def chunk_pieces(self) -> list[Piece]:
+        return chunk_item(self.doc.kind, self.doc.title, self.doc.body)
 
 
 def _store_documents(
@@ -638,7 +637,12 @@ def _store_documents(
         Item.objects.bulk_update(
             [_item(source, row) for row in changed], UPDATABLE_FIELDS, batch_size=500
         )
-        Chunk.objects.filter(item_id__in=[row.pk for row in changed]).delete()
+        changed_ids = [row.pk for row in changed if row.pk is not None]
+        # Replies embedded with a changed question are embedded again with the new one.
+        reembed_replies_to(changed_ids)
+        old_chunks = Chunk.objects.filter(item_id__in=changed_ids)
+        _forget_chunks(list(old_chunks.values_list("id", flat=True)))
+        old_chunks.delete()
     _insert_chunks([*new_rows, *changed])
     result.created += len(new_rows)
     result.updated += len(changed)
@@ -768,9 +772,9 @@ def _insert_items(source: Source, rows: list[_Row]) -> None:
 def _insert_chunks(rows: list[_Row]) -> None:
     """Insert the chunks of stored rows."""
     params = [
-        (row.pk, ordinal, text, row.audience_id)
+        (row.pk, ordinal, piece.text, piece.context, row.audience_id)
         for row in rows
-        for ordinal, text in enumerate(row.chunk_texts())
+        for ordinal, piece in enumerate(row.chunk_pieces())
     ]
     if not params:
         return
@@ -779,8 +783,8 @@ def _insert_chunks(rows: list[_Row]) -> None:
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {quote(Chunk._meta.db_table)}"  # noqa: S608
-            f" ({quote('item_id')}, {quote('ordinal')}, {quote('text')}, {quote('audience_id')})"
-            " VALUES (%s, %s, %s, %s)",
+            f" ({quote('item_id')}, {quote('ordinal')}, {quote('text')}, {quote('context')},"
+            f" {quote('audience_id')}) VALUES (%s, %s, %s, %s, %s)",
             params,
         )
 

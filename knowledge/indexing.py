@@ -13,15 +13,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
-from django.db.models.functions import Now
+from django.db.models.functions import Now, Substr
 from django.db.models.sql import Query
 
+from knowledge.chunking import MAX_CONTEXT_CHARS, embedding_input, shorten
 from knowledge.embeddings import Embedder, get_embedder
 from knowledge.index import get_index, records_for
 from knowledge.index.base import IndexBackend
-from knowledge.models import Chunk
+from knowledge.models import Chunk, Item
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +104,34 @@ def clear_vectors(chunk_ids: Iterable[int], *, using: str = DEFAULT_DB_ALIAS) ->
         )
 
 
+def reembed_replies_to(item_ids: Sequence[int], *, using: str = DEFAULT_DB_ALIAS) -> list[int]:
+    """Call before deleting or changing these items: the chunks of the replies in Slack threads
+    that one of them began lose their vectors, made with its words as the question, and are
+    embedded again once the caller's transaction commits, with the question as it is then
+    (none when the message is gone); return those chunks' ids.
+
+    So no vector keeps words of a deleted, redacted or erased message. Replies among `item_ids`
+    are left out: they go or change too. With `COLLEAGUE_EMBED_ON_INGEST` off they stay
+    pending, like new chunks, until `manage.py index` or the index repair embeds them.
+    """
+    threads: dict[int, list[str]] = {}  # source id -> external ids of the deleted first messages
+    first_messages = Item.objects.using(using).filter(id__in=item_ids, kind=Item.Kind.MESSAGE)
+    for source_id, external_id in first_messages.values_list("source_id", "external_id"):
+        threads.setdefault(source_id, []).append(external_id)
+    chunk_ids: list[int] = []
+    for source_id, keys in threads.items():
+        replies = Chunk.objects.using(using).filter(
+            item__source_id=source_id, item__thread_key__in=keys
+        )
+        chunk_ids.extend(replies.exclude(item_id__in=item_ids).values_list("id", flat=True))
+    clear_vectors(chunk_ids, using=using)
+    if chunk_ids and settings.COLLEAGUE_EMBED_ON_INGEST:
+        from knowledge import tasks
+
+        transaction.on_commit(lambda: tasks.embed_chunks.delay(chunk_ids), using=using, robust=True)
+    return chunk_ids
+
+
 def embed_chunks(
     *,
     chunk_ids: Sequence[int] | None = None,
@@ -130,22 +160,67 @@ def embed_chunks(
         total = len(ids)
         for start in range(0, len(ids), EMBED_BATCH):
             wanted = queryset.filter(id__in=ids[start : start + EMBED_BATCH])
-            done += _embed(list(wanted.values_list("id", "text")), embedder, index)
+            done += _embed(_embedding_inputs(wanted), embedder, index)
             if progress is not None:
                 progress(min(start + EMBED_BATCH, total), total)
         return done
     total = queryset.count() if progress is not None else 0
     after = 0
     while True:
-        rows = list(
-            queryset.filter(id__gt=after).order_by("id").values_list("id", "text")[:EMBED_BATCH]
-        )
+        rows = _embedding_inputs(queryset.filter(id__gt=after).order_by("id")[:EMBED_BATCH])
         if not rows:
             return done
         after = rows[-1][0]
         done += _embed(rows, embedder, index)
         if progress is not None:
             progress(done, max(total, done))
+
+
+def _embedding_inputs(chunks: QuerySet[Chunk]) -> list[tuple[int, str]]:
+    """(chunk id, what to embed) of `chunks`: the text after its context and, for a reply in a
+    Slack thread, after the question the thread began with.
+
+    The question is read from the thread's first message as it is now: a reply whose thread
+    began before what was ingested, or whose first message is gone, is embedded without it.
+    """
+    rows = list(
+        chunks.values_list(
+            "id",
+            "text",
+            "context",
+            "item__kind",
+            "item__source_id",
+            "item__thread_key",
+            "item__external_id",
+        )
+    )
+    replies = {
+        chunk_id
+        for chunk_id, _, _, kind, _, thread_key, external_id in rows
+        if kind == Item.Kind.MESSAGE and thread_key and thread_key != external_id
+    }
+    wanted: dict[int, set[str]] = {}  # source id -> external ids of threads' first messages
+    for chunk_id, _, _, _, source_id, thread_key, _ in rows:
+        if chunk_id in replies:
+            wanted.setdefault(source_id, set()).add(thread_key)
+    questions: dict[tuple[int, str], str] = {}
+    for source_id, keys in wanted.items():
+        first_messages = Item.objects.filter(
+            source_id=source_id, external_id__in=keys, kind=Item.Kind.MESSAGE
+        ).values_list("external_id", Substr("body", 1, 4 * MAX_CONTEXT_CHARS))
+        for external_id, body in first_messages:
+            questions[source_id, external_id] = shorten(body)
+    return [
+        (
+            chunk_id,
+            embedding_input(
+                text,
+                context,
+                questions.get((source_id, thread_key), "") if chunk_id in replies else "",
+            ),
+        )
+        for chunk_id, text, context, _, source_id, thread_key, _ in rows
+    ]
 
 
 def _embed(rows: list[tuple[int, str]], embedder: Embedder, index: IndexBackend) -> int:

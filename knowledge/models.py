@@ -153,6 +153,9 @@ class Chunk(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="chunks", db_index=False)
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
+    # What the text stands under, embedded with it and never shown as the author's words: the
+    # document's title and headings, an email's subject (knowledge/chunking.py).
+    context = models.TextField(blank=True, db_default="")
     audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="chunks")
     embedding = models.BinaryField(null=True, blank=True)
     embedding_scale = models.FloatField(null=True, blank=True)

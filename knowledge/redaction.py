@@ -66,6 +66,7 @@ from knowledge.actions import forget_upload_files
 from knowledge.audit import Actor, login_user
 from knowledge.index import get_index
 from knowledge.index.outbox import queue_index_changes
+from knowledge.indexing import reembed_replies_to
 from knowledge.models import (
     Audience,
     AuditEvent,
@@ -274,6 +275,7 @@ def _redact(item_id: int, *, actor: Actor, reason: str) -> Redacted | None:
         Chunk.objects.filter(item_id=item.pk).order_by("id").values_list("id", flat=True)
     )
     queued = queue_index_changes(deleted=chunk_ids)
+    reembed_replies_to([item.pk])
     forget_upload_files(Item.objects.filter(pk=item.pk))
     Chunk.objects.filter(pk__in=chunk_ids).delete()
     Item.objects.filter(pk=item.pk).delete()
