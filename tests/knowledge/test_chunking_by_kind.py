@@ -5,6 +5,8 @@ question forgotten when its message goes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -85,7 +87,7 @@ def test_an_email_keeps_its_subject_on_every_piece_and_a_message_has_no_context(
 
 
 _LINES = st.one_of(
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=200),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=200),
     st.builds(
         lambda level, name: "#" * level + " " + name, st.integers(1, 7), st.text(max_size=400)
     ),
@@ -168,7 +170,7 @@ def test_a_reply_is_found_by_the_question_it_answers_and_shows_only_its_own_word
 
 @pytest.mark.django_db
 def test_deleting_the_question_re_embeds_its_replies_without_it(
-    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     question, answer = _thread()
 
@@ -180,7 +182,7 @@ def test_deleting_the_question_re_embeds_its_replies_without_it(
 
 @pytest.mark.django_db
 def test_an_edited_question_re_embeds_its_replies_with_the_new_words(
-    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     question, _ = _thread()
     edited = "How do we restart the invoice mailer when the queue stalls?"
@@ -193,7 +195,7 @@ def test_an_edited_question_re_embeds_its_replies_with_the_new_words(
 
 @pytest.mark.django_db
 def test_redacting_the_question_re_embeds_its_replies_without_it(
-    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     question, answer = _thread()
 
