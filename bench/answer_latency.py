@@ -68,6 +68,8 @@ TARGET_MS = 300.0
 THREAD_SIZE = 5
 ASKED_RANKS = (1, 2, 10, 100, 1000)
 MID_BAND = (50, 5000)  # vocabulary ranks people search with (query_latency's band)
+#: What `ask` and `who_knows` run (for the record of what a run measured).
+MEASURED_CODE = ("answers", "knowledge", "skills", "colleagues", "config")
 
 
 def say(message: str) -> None:
@@ -408,11 +410,37 @@ def run(n_chunks: int, args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def code_version() -> dict[str, Any]:
+    """The commit measured and the files of the code measured that differ from it (the
+    checkout may be shared with people editing it), or None outside a git checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", *MEASURED_CODE],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "uncommitted": None}
+    return {"commit": commit, "uncommitted": [line[3:] for line in changed]}
+
+
 def _print(result: dict[str, Any]) -> None:
     print(
         f"\n{result['chunks']:,} chunks, embedder {result['embedder']}, reader {result['reader']}"
     )
+    print(f"commit {result['commit']}, uncommitted changes measured: {result['uncommitted']}")
     print(f"load average {result['load_average_start']} -> {result['load_average_end']}")
+    print(
+        f"first who_knows {result['who_knows_first_s']} s, first ask {result['ask_first_s']} s;"
+        f" RSS {result['rss_mb']:.0f} MB (peak {result['peak_rss_mb']:.0f} MB)"
+    )
     for name in ("who_knows", "ask"):
         r = result[name]
         print(
@@ -470,10 +498,12 @@ def main() -> None:
             command.append("--build-only")
         if args.keep:
             command += ["--keep", f"{args.keep}-{n}"]
+        version = code_version()  # before the child imports the code
         started = time.perf_counter()
         out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         result["child_seconds"] = round(time.perf_counter() - started, 1)
+        result.update(version)
         result["date"] = datetime.now(UTC).isoformat(timespec="seconds")
         results.append(result)
         if args.build_only:
