@@ -9,7 +9,7 @@ import logging
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -771,10 +771,15 @@ def _insert_items(source: Source, rows: list[_Row]) -> None:
 
 def _insert_chunks(rows: list[_Row]) -> None:
     """Insert the chunks of stored rows."""
+    _insert_pieces([(row.pk, row.audience_id, row.chunk_pieces()) for row in rows])
+
+
+def _insert_pieces(items: Sequence[tuple[int | None, int, list[Piece]]]) -> None:
+    """Insert chunks: (item id, audience id, pieces in order) per item."""
     params = [
-        (row.pk, ordinal, piece.text, piece.context, row.audience_id)
-        for row in rows
-        for ordinal, piece in enumerate(row.chunk_pieces())
+        (item_id, ordinal, piece.text, piece.context, audience_id)
+        for item_id, audience_id, pieces in items
+        for ordinal, piece in enumerate(pieces)
     ]
     if not params:
         return
@@ -787,6 +792,51 @@ def _insert_chunks(rows: list[_Row]) -> None:
             f" {quote('audience_id')}) VALUES (%s, %s, %s, %s, %s)",
             params,
         )
+
+
+#: Items read and, when their cuts changed, re-chunked per transaction.
+RECHUNK_BATCH = 500
+
+
+def rechunk_items(*, progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Cut every item again with the current chunker (knowledge/chunking.py) and replace the
+    chunks of those whose pieces differ; return (items read, items re-chunked).
+
+    The new chunks are pending (no vector yet: `embed_chunks` follows); the old ones leave the
+    index with their rows, and pgvector or Weaviate once each batch commits. Items whose
+    chunks are as the chunker cuts them now are not touched, so a second run changes nothing.
+    """
+    total = Item.objects.count() if progress is not None else 0
+    read = rechunked = 0
+    after = 0
+    while True:
+        items = list(
+            Item.objects.filter(id__gt=after)
+            .order_by("id")
+            .values_list("id", "kind", "title", "body", "audience_id")[:RECHUNK_BATCH]
+        )
+        if not items:
+            return read, rechunked
+        after = items[-1][0]
+        stored: dict[int, list[Piece]] = {pk: [] for pk, *_ in items}
+        chunks = Chunk.objects.filter(item_id__in=list(stored)).order_by("item_id", "ordinal")
+        for item_id, text, context in chunks.values_list("item_id", "text", "context"):
+            stored[item_id].append(Piece(text, context))
+        stale = [
+            (pk, audience_id, pieces)
+            for pk, kind, title, body, audience_id in items
+            if (pieces := chunk_item(kind, title, body)) != stored[pk]
+        ]
+        if stale:
+            with transaction.atomic():
+                old = Chunk.objects.filter(item_id__in=[pk for pk, _, _ in stale])
+                _forget_chunks(list(old.values_list("id", flat=True)))
+                old.delete()
+                _insert_pieces(stale)
+        read += len(items)
+        rechunked += len(stale)
+        if progress is not None:
+            progress(read, max(total, read))
 
 
 def _sqlite_datetime(value: datetime) -> str:

@@ -5,10 +5,14 @@ question forgotten when its message goes."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from io import StringIO
 from typing import Any
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -223,3 +227,39 @@ def test_stored_document_chunks_carry_their_headings() -> None:
         "Billing runbook › Deploys › Canary",
         "Billing runbook › On call",
     ]
+
+
+@pytest.mark.django_db
+def test_index_rechunk_recuts_items_stored_by_an_older_chunker_once() -> None:
+    _, answer = _thread()
+    source = f.make_source(kind="documents")
+    document = replace(f.message("CQ", "Q1", RUNBOOK), kind="document", title="Billing runbook")
+    containers = (f.channel("CQ", "ops", members=("Q1",)),)
+    ingest_batch(source=source, batch=f.batch(document, people=PEOPLE, containers=containers))
+    runbook = Item.objects.get(source=source)
+    # As a release that cut documents by size only left it: one chunk, no headings.
+    Chunk.objects.filter(item=runbook).delete()
+    Chunk.objects.create(item=runbook, ordinal=0, text=RUNBOOK, audience=runbook.audience)
+
+    first, second = (
+        json.loads(_call("index", "rechunk", "--json")),
+        json.loads(_call("index", "rechunk", "--json")),
+    )
+
+    assert (first["rechunked"], first["embedded"]) == (1, 4)
+    assert (second["rechunked"], second["embedded"]) == (0, 0)
+    assert first["items"] == second["items"] == Item.objects.count()
+    assert list(runbook.chunks.order_by("ordinal").values_list("context", flat=True)) == [
+        "",
+        "Billing runbook › Deploys › Rollback",
+        "Billing runbook › Deploys › Canary",
+        "Billing runbook › On call",
+    ]
+    assert Chunk.objects.filter(embedding__isnull=True).count() == 0
+    assert _near(_vector_of(answer), f"{QUESTION}\n\n{ANSWER}")  # untouched
+
+
+def _call(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()

@@ -1,9 +1,11 @@
-"""`manage.py index verify|rebuild|reembed [--json]`: check and repair the knowledge index.
+"""`manage.py index verify|rebuild|reembed|rechunk [--json]`: check and repair the knowledge index.
 
 verify   chunks with no vector or one of another embedder (pending, stale), chunks the index
          backend lacks (missing) and index entries with no chunk (orphans); exits 1 when any.
 rebuild  verify, then embed pending and stale chunks, upsert missing ones, delete orphans.
 reembed  embed every pending or stale chunk (after COLLEAGUE_EMBEDDER changed).
+rechunk  cut every item again with the current chunker, replace the chunks whose cuts changed
+         (after an upgrade that changed chunking), then embed what is pending.
 
     verify --json  {"backend": str, "embedder": str, "ok": bool, "chunks": int, "indexed": int,
                     "pending": int, "stale": int, "missing": int, "orphans": int,
@@ -11,6 +13,7 @@ reembed  embed every pending or stale chunk (after COLLEAGUE_EMBEDDER changed).
     rebuild --json {"before": <verify>, "embedded": int, "upserted": int, "deleted": int,
                     "after": <verify>, "seconds": float}
     reembed --json {"embedded": int, "seconds": float}
+    rechunk --json {"items": int, "rechunked": int, "embedded": int, "seconds": float}
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, TextIO
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from knowledge.actions import rechunk_items
 from knowledge.embeddings import EmbeddingError
 from knowledge.indexing import IndexReport, Progress, embed_chunks, rebuild_index, verify_index
 
@@ -31,7 +35,7 @@ class Command(BaseCommand):
     help = "Verify the knowledge index against the chunks, or repair it."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["verify", "rebuild", "reembed"])
+        parser.add_argument("action", choices=["verify", "rebuild", "reembed", "rechunk"])
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -59,6 +63,21 @@ class Command(BaseCommand):
                     f"{result.deleted}\n{self.describe(after)}"
                 )
                 self.emit(options["json"], summary, text)
+            elif options["action"] == "rechunk":
+                items, rechunked = rechunk_items(progress=self.progress("re-chunking"))
+                embedded = embed_chunks(progress=self.progress("embedding"))
+                seconds = round(time.monotonic() - started, 3)
+                self.emit(
+                    options["json"],
+                    {
+                        "items": items,
+                        "rechunked": rechunked,
+                        "embedded": embedded,
+                        "seconds": seconds,
+                    },
+                    f"re-chunked {rechunked} of {items} items, embedded {embedded} chunks"
+                    f" in {seconds:.1f}s",
+                )
             else:
                 embedded = embed_chunks(progress=self.progress("embedding"))
                 seconds = round(time.monotonic() - started, 3)
