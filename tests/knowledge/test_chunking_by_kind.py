@@ -6,6 +6,7 @@ question forgotten when its message goes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from io import StringIO
 from typing import Any
@@ -172,14 +173,23 @@ def test_a_reply_is_found_by_the_question_it_answers_and_shows_only_its_own_word
     assert _near(_vector_of(answer), f"{QUESTION}\n\n{ANSWER}")
 
 
+def _delete(item: Item) -> None:
+    delete_items(item_ids=[item.pk])  # as retention, erasure and source pruning do
+
+
+def _redact(item: Item) -> None:
+    redact_item(item, actor=None, reason="posted by mistake")
+
+
 @pytest.mark.django_db
-def test_deleting_the_question_re_embeds_its_replies_without_it(
-    django_capture_on_commit_callbacks: Any,
+@pytest.mark.parametrize("remove", [_delete, _redact])
+def test_removing_the_question_re_embeds_its_replies_without_it(
+    remove: Callable[[Item], None], django_capture_on_commit_callbacks: Any
 ) -> None:
     question, answer = _thread()
 
     with django_capture_on_commit_callbacks(execute=True):
-        delete_items(item_ids=[question.pk])
+        remove(question)
 
     assert _near(_vector_of(answer), ANSWER)
 
@@ -195,18 +205,6 @@ def test_an_edited_question_re_embeds_its_replies_with_the_new_words(
         _, answer = _thread(edited, source=question.source)
 
     assert _near(_vector_of(answer), f"{edited}\n\n{ANSWER}")
-
-
-@pytest.mark.django_db
-def test_redacting_the_question_re_embeds_its_replies_without_it(
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    question, answer = _thread()
-
-    with django_capture_on_commit_callbacks(execute=True):
-        redact_item(question, actor=None, reason="posted by mistake")
-
-    assert _near(_vector_of(answer), ANSWER)
 
 
 @pytest.mark.django_db
