@@ -12,7 +12,9 @@ Then it times retrieve() (hybrid, limit 20) for `--queries` queries of 2-4 vocab
 as a normal member (a colleague in several private channels, not the operator), scoped to one
 prolific colleague and across the organisation, after warm-up (the vector cache load is
 reported separately). The query is embedded by the configured embedder (default: USE), which
-is part of the time. RSS is the process's VmRSS after the runs; peak is ru_maxrss.
+is part of the time. RSS is the process's VmRSS after the runs; peak is ru_maxrss. Each
+scope's `_cpu` figures are the process's CPU time per query (user and system), which waiting
+for a core on a loaded machine does not inflate.
 
     .venv/bin/python bench/query_latency.py --chunks 10000 100000 1000000
 """
@@ -284,12 +286,16 @@ def run(n_chunks: int, queries: int, seed: int, mode: str) -> dict[str, object]:
         ("one_colleague", Filters(colleague_id=scoped_id)),
         ("organisation", Filters()),
     ):
-        times = []
+        times, cpu = [], []
         for text in texts:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             retrieve(reader, text, filters=filters, limit=20, mode=mode)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         results[label] = percentiles(times)
+        # CPU time of the process (user + system, every thread): on a shared machine, what a
+        # query costs apart from waiting for a core.
+        results[f"{label}_cpu"] = percentiles(cpu)
     results["scoped_colleague_chunks"] = scoped_chunks
     results["rss_mb"] = round(rss_mb(), 0)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)

@@ -455,7 +455,9 @@ COLLEAGUE_EMBED_ON_INGEST = env_bool("COLLEAGUE_EMBED_ON_INGEST", True)
 # The db backend (knowledge/index/db.py): candidates per query rescored exactly from the
 # database (all of them, so exact, when no more are in scope); how often a process looks for new
 # vectors; how far back it re-reads for transactions that committed late; when it reloads fully.
-COLLEAGUE_INDEX_DB_RESCORE = 2000
+# 1,000 candidates: nDCG@10 as with 2,000 (bench/retrieval_quality.py, docs/BENCHMARKS.md), half
+# the rows read per query; 500 put hybrid below keyword-only.
+COLLEAGUE_INDEX_DB_RESCORE = 1000
 COLLEAGUE_INDEX_DB_REFRESH_SECONDS = 1.0
 COLLEAGUE_INDEX_DB_OVERLAP_SECONDS = 120
 COLLEAGUE_INDEX_DB_MAX_AGE_SECONDS = 3600

@@ -11,34 +11,37 @@ Vector side: the int8 vectors stored on the chunks (knowledge/indexing.py), scor
 two steps:
 
 1. **Candidates, in memory.** Each process keeps, per database and embedder, one row per
-   embedded chunk: id, audience id, author's colleague id, source id, kind, created_at and the
+   embedded chunk: id, audience id, author identity id, source id, kind, created_at and the
    sign bits of the vector (64 bytes for 512 dimensions; ~90 MB for a million chunks, against
    2 GB for float32 vectors). The reader's permitted audiences become a boolean mask together
-   with the filters, *before* anything is ranked; the Hamming distance between sign bits, over
-   bit columns stored contiguously, ranks a million rows in a few milliseconds (only the
-   permitted rows when they are few); the nearest `COLLEAGUE_INDEX_DB_RESCORE` are the
-   candidates, ties by row. When no more than that are permitted, all of them are candidates
-   and the result is exact.
+   with the filters, *before* anything is ranked (a colleague filter or grant by that
+   colleague's identities, read per query: identities move between colleagues, while a
+   chunk's author does not change: an item whose author changes is stored again, with new
+   chunks); the Hamming distance between sign bits, over bit columns stored contiguously,
+   ranks a million rows in a few milliseconds (only the permitted rows when they are few);
+   the nearest `COLLEAGUE_INDEX_DB_RESCORE` are the candidates, ties by row. When no more
+   than that are permitted, all of them are candidates and the result is exact.
 2. **Exact scores, from the database.** The candidates' vectors are read back by chunk id in
-   one query that repeats the visibility and filter conditions and requires a current vector,
-   and are scored by exact cosine. So a chunk deleted, re-embedded, moved out of scope or
-   re-attributed since the cache was loaded is never returned; ids found gone are dropped
-   from the cache, and the next candidates are taken until `limit` chunks are found or none
-   are left.
+   one query that repeats the visibility and filter conditions (but the colleague filter,
+   decided in step 1) and requires a current vector, and are scored by exact cosine. So a
+   chunk deleted, re-embedded or moved out of scope since the cache was loaded is never
+   returned; ids found gone are dropped from the cache, and the next candidates are taken
+   until `limit` chunks are found or none are left.
 
 The cache loads everything once, then only the vectors stored since its last look (by the
 database clock in `Chunk.embedded_at`, re-reading a short overlap for transactions that
 committed late), at most every `COLLEAGUE_INDEX_DB_REFRESH_SECONDS`. It reloads in full after
-`COLLEAGUE_INDEX_DB_MAX_AGE_SECONDS` (colleague attribution can change without a new vector)
-or when a quarter of its rows are gone.
+`COLLEAGUE_INDEX_DB_MAX_AGE_SECONDS` or when a quarter of its rows are gone. The keyword side
+uses it, as it stands, to find a colleague's chunks (`_colleagues_matches`).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +51,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Max, Q, QuerySet
 
+from colleagues.models import Identity
 from knowledge.index.base import (
     PUBLIC,
     ChunkHit,
@@ -67,6 +71,14 @@ _SPARSE = 8  # distances of the permitted rows only when they are at most 1 in _
 _LOAD_PAGE = 20_000
 _FETCH_PAGE = 5000
 _MAX_ROUNDS = 8
+_NONE = np.zeros(0, dtype=np.int64)
+# Compiled `_where` SQL by (database alias, scope, filters); at most _COMPILED kept.
+_compiled: dict[Any, tuple[str, list[Any]]] = {}
+_COMPILED = 512
+_PERMITS_NOTHING: tuple[str, list[Any]] = ("", [])
+# Matches the vector cache cannot decide for a colleague's keyword search (not embedded, or
+# since it last looked) above which the colleague's chunk ids are read from the database.
+_UNDECIDED = 5000
 
 
 def _setting(name: str, default: float) -> float:
@@ -171,9 +183,10 @@ class DbIndexBackend(IndexBackend):
         joins for a query of two or three mid-frequency words (30-180 ms). FTS5 alone ranks the
         same matches, with the same scores, in 10-25 ms. So FTS5 ranks first:
 
-        - with a colleague filter, only that colleague's chunks (`_authored_by`, read from two
-          indexes, no table row; implied by the filter, so nothing it drops could be a hit),
-          all of them: a colleague's matches are few;
+        - with a colleague filter, only that colleague's chunks, all of them: a colleague's
+          matches are few. Told apart by the vector cache when this process holds one
+          (`_colleagues_matches`), else read from two indexes (`_authored_by`, no table row).
+          Either is implied by the filter, so nothing it drops could be a hit;
         - otherwise the best `COLLEAGUE_INDEX_DB_KEYWORD_BLOCK` (at least 4 × `limit`).
 
         Then the scope and filters, as SQL on the chunk and item rows (`_visible_chunks`),
@@ -185,18 +198,22 @@ class DbIndexBackend(IndexBackend):
         worst case costs one FTS5 ranking more than before.
         """
         names_item = _names_item(filters, authors)
-        within, within_params = _authored_by(filters)
-        ranked, ranked_values = _sqlite_ranked_sql(latin, cjk, within=within)
-        values = [*ranked_values, *within_params]
         block = max(int(_setting("COLLEAGUE_INDEX_DB_KEYWORD_BLOCK", 500)), limit * 4)
-        if not within:
-            ranked += " LIMIT %s"
-            values.append(block)
-        # Only constant SQL is interpolated.
-        with connections[self.using].cursor() as cursor:
-            cursor.execute(ranked, values)
-            best = [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
-        complete = bool(within) or len(best) < block
+        best = None
+        if filters.colleague_id is not None:
+            best = self._colleagues_matches(latin, cjk, filters.colleague_id)
+        if best is None:
+            within, within_params = _authored_by(filters)
+            ranked, ranked_values = _sqlite_ranked_sql(latin, cjk, within=within)
+            values = [*ranked_values, *within_params]
+            if not within:
+                ranked += " LIMIT %s"
+                values.append(block)
+            # Only constant SQL is interpolated.
+            with connections[self.using].cursor() as cursor:
+                cursor.execute(ranked, values)
+                best = [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
+        complete = filters.colleague_id is not None or len(best) < block
         hits: list[ChunkHit] = []
         start, size = 0, max(1, min(block, limit * 2))
         while len(hits) < limit and start < len(best):
@@ -212,6 +229,53 @@ class DbIndexBackend(IndexBackend):
         sql, values = _sqlite_keyword_sql(latin, cjk, where)
         return self._keyword_hits(sql, [*values, *params, limit])
 
+    def _colleagues_matches(
+        self, latin: list[str], cjk: list[str], colleague_id: int
+    ) -> list[tuple[int, float]] | None:
+        """`_sqlite_ranked_sql`'s ranking of every match that `colleague_id` may have written,
+        a superset of that colleague's matches, told apart by the vector cache; None when no
+        cache is loaded in this process or it leaves too many matches undecided.
+
+        `_authored_by` reads the colleague's chunk ids from the author and chunk indexes, a
+        seek per item: 20 ms for a colleague of 38,000 chunks at a million. The cache holds
+        each embedded chunk's author identity, which does not change for a chunk id (an item
+        whose author changes is stored again, with new chunks; ids are not reused), and the
+        colleague's identities are read now (identities move between colleagues). So the
+        matches, as ids alone from FTS5 (no score, no row), are kept when the cache holds
+        them with one of those authors, or does not hold them (pending, embedded by another
+        model or since the cache last looked: kept, the scope SQL decides), and FTS5 scores
+        the kept ones only. The caller's `_visible_chunks` applies the colleague filter
+        itself, so a chunk kept that is not the colleague's is never a hit.
+        """
+        view = _loaded_view(self.using)
+        if view is None:
+            return None
+        matches, values = _sqlite_matches_sql(latin, cjk)
+        # Only constant SQL is interpolated.
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(matches, values)
+            listed = cursor.fetchone()[0]
+        if not listed:
+            return []
+        ids = np.fromstring(listed, dtype=np.int64, sep=",")
+        rows = view.rows_of(ids)
+        known = rows >= 0
+        if len(ids) - int(np.count_nonzero(known)) > _UNDECIDED:
+            return None
+        keep = ~known
+        keep[known] = _among(
+            view.author[rows[known]], _identities_of((colleague_id,), using=self.using)
+        )
+        kept = ids[keep]
+        if not len(kept):
+            return []
+        ranked, ranked_values = _sqlite_ranked_sql(
+            latin, cjk, within="IN (SELECT value FROM json_each(%s))"
+        )
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(ranked, [*ranked_values, json.dumps(kept.tolist())])
+            return [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
+
     def _visible_chunks(
         self, ids: list[int], where: str, params: list[Any], *, items: bool
     ) -> dict[int, int]:
@@ -221,21 +285,44 @@ class DbIndexBackend(IndexBackend):
         found: dict[int, int] = {}
         for start in range(0, len(ids), _FETCH_PAGE):
             page = ids[start : start + _FETCH_PAGE]
+            wanted, listed = _ids_condition(connection.vendor, page)
             sql = (
                 f"SELECT c.id, c.item_id {_chunks_by_id(connection.vendor, items=items)}"
-                f" WHERE c.id IN ({', '.join(['%s'] * len(page))}){where}"
+                f" WHERE {wanted}{where}"
             )
             # Only constant SQL and `where` (Django's own compiled SQL) are interpolated.
             with connection.cursor() as cursor:
-                cursor.execute(sql, [*page, *params])
+                cursor.execute(sql, [listed, *params])
                 found.update((int(r[0]), int(r[1])) for r in cursor.fetchall())
         return found
 
     def _where(self, scope: Scope, filters: Filters) -> tuple[str, list[Any]]:
-        """SQL conditions on `c` (chunk) and `i` (item) for the scope and the filters."""
-        return self._where_audiences(
-            audiences_in(scope, using=self.using), filters, authors=authors_in(scope)
-        )
+        """SQL conditions on `c` (chunk) and `i` (item) for the scope and the filters.
+
+        The SQL depends on nothing but its arguments (the audiences are a subquery, run with
+        it), so it is compiled once per scope and filters and kept: Django compiling it was a
+        part of every query, twice in a hybrid one."""
+        key: tuple[str, Scope, Filters] | None = (self.using, scope, filters)
+        try:
+            compiled = _compiled.get(key)
+        except TypeError:  # filters holding a list: not kept
+            key, compiled = None, None
+        if compiled is None:
+            try:
+                compiled = self._where_audiences(
+                    audiences_in(scope, using=self.using), filters, authors=authors_in(scope)
+                )
+            except EmptyResultSet:
+                compiled = _PERMITS_NOTHING
+            if key is not None:
+                with _caches_lock:
+                    if len(_compiled) >= _COMPILED:
+                        _compiled.clear()
+                    _compiled[key] = compiled
+        if compiled is _PERMITS_NOTHING:
+            raise EmptyResultSet
+        where, params = compiled
+        return where, list(params)
 
     def _where_audiences(
         self,
@@ -309,8 +396,17 @@ class DbIndexBackend(IndexBackend):
             raise ValueError(
                 f"query vector has {len(query)} dimensions, the index {view.dimension} ({name})"
             )
-        mask = view.mask(permitted, filters, authors=authors)
-        budget = max(int(_setting("COLLEAGUE_INDEX_DB_RESCORE", 2000)), limit * 4)
+        mask = view.mask(
+            permitted,
+            filters,
+            granted=_identities_of(authors, using=self.using) if authors else None,
+            colleague=(
+                None
+                if filters.colleague_id is None
+                else _identities_of((filters.colleague_id,), using=self.using)
+            ),
+        )
+        budget = max(int(_setting("COLLEAGUE_INDEX_DB_RESCORE", 1000)), limit * 4)
         # Candidates are the permitted rows nearest by Hamming distance, ties by row. Few
         # permitted rows (one colleague's, a narrow filter): distances of those rows only.
         permitted_rows: np.ndarray | None = None
@@ -334,7 +430,7 @@ class DbIndexBackend(IndexBackend):
                 rows = nearest if permitted_rows is None else permitted_rows[nearest]
             mask[rows] = False
             ids = view.ids[rows]
-            scored = self._rescore(ids, query, audiences, authors, filters, name)
+            scored = self._rescore(ids, query, scope, filters, name)
             hits.update((hit.chunk_id, hit) for hit in scored)
             if len(scored) < len(ids):
                 cache.forget_gone(np.setdiff1d(ids, [h.chunk_id for h in scored]), using=self.using)
@@ -348,37 +444,41 @@ class DbIndexBackend(IndexBackend):
         self,
         ids: np.ndarray,
         query: np.ndarray,
-        audiences: QuerySet[Audience] | None,
-        authors: tuple[int, ...],
+        scope: Scope,
         filters: Filters,
         embedder_name: str,
     ) -> list[ChunkHit]:
         """Exact cosine of the chunks among `ids` that are, right now, in scope and current.
 
         One query per page of ids, holding the scope and the filters, driven by the ids
-        (`_chunks_by_id`).
+        (`_chunks_by_id`). All but the colleague filter: the candidates passed it in the
+        cache (`_View.mask`), by their author identity, which does not change for a chunk
+        id, and that colleague's identities as they are now; so the item row is read only
+        for the other filters or a grant.
         """
         connection = connections[self.using]
+        filters = replace(filters, colleague_id=None)
         try:
-            where, params = self._where_audiences(audiences, filters, authors=authors)
+            where, params = self._where(scope, filters)
         except EmptyResultSet:
             return []
+        authors = authors_in(scope)
         hits: list[ChunkHit] = []
         for start in range(0, len(ids), _FETCH_PAGE):
-            page = ids[start : start + _FETCH_PAGE].tolist()
+            wanted, listed = _ids_condition(connection.vendor, ids[start : start + _FETCH_PAGE])
             sql = (
                 "SELECT c.id, c.item_id, c.embedding"
                 f" {_chunks_by_id(connection.vendor, items=_names_item(filters, authors))}"
-                f" WHERE c.id IN ({', '.join(['%s'] * len(page))})"
-                f" AND c.embedder = %s AND c.embedding IS NOT NULL{where}"
+                f" WHERE {wanted} AND c.embedder = %s AND c.embedding IS NOT NULL{where}"
             )
             # Only constant SQL and `where` (Django's own compiled SQL) are interpolated.
             with connection.cursor() as cursor:
-                cursor.execute(sql, [*page, embedder_name, *params])
+                cursor.execute(sql, [listed, embedder_name, *params])
                 rows = cursor.fetchall()
             if not rows:
                 continue
-            matrix = np.frombuffer(b"".join(bytes(r[2] or b"") for r in rows), dtype=np.int8)
+            # Bytes (SQLite, psycopg) or memoryviews: join takes both; none is NULL (above).
+            matrix = np.frombuffer(b"".join([r[2] for r in rows]), dtype=np.int8)
             matrix = matrix.reshape(len(rows), -1).astype(np.float32)
             if matrix.shape[1] != len(query):
                 continue
@@ -389,6 +489,16 @@ class DbIndexBackend(IndexBackend):
                 for r, s in zip(rows, scores.tolist(), strict=True)
             )
         return hits
+
+
+def _ids_condition(vendor: str, ids: Sequence[int] | np.ndarray) -> tuple[str, Any]:
+    """ "`c.id` is one of `ids`" and its one parameter: a JSON array on SQLite, an array on
+    PostgreSQL. One parameter rather than one per id: binding thousands, and with DEBUG on
+    logging them, cost more than reading the rows."""
+    listed = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+    if vendor == "sqlite":
+        return "c.id IN (SELECT value FROM json_each(%s))", json.dumps(listed)
+    return "c.id = ANY(%s)", listed
 
 
 def _names_item(filters: Filters, authors: tuple[int, ...]) -> bool:
@@ -524,6 +634,25 @@ def _sqlite_ranked_sql(
     return sql, values
 
 
+def _sqlite_matches_sql(latin: list[str], cjk: list[str]) -> tuple[str, list[Any]]:
+    """The ids of every chunk `_sqlite_ranked_sql` ranks, as one comma-separated text (one
+    value to fetch, not one row per match), unscored."""
+    sides: list[str] = []
+    values: list[Any] = []
+    if cjk:
+        sides.append(
+            "SELECT rowid AS id FROM knowledge_chunk_cjk WHERE knowledge_chunk_cjk MATCH %s"
+        )
+        values.append(fts5_query(cjk))
+    if latin:
+        sides.append(
+            "SELECT rowid AS id FROM knowledge_chunk_fts WHERE knowledge_chunk_fts MATCH %s"
+        )
+        values.append(" OR ".join(f'"{term}"' for term in latin))
+    union = " UNION ".join(sides)
+    return f"SELECT group_concat(id) FROM ({union})", values  # noqa: S608 (constant SQL)
+
+
 def _authored_by(filters: Filters) -> tuple[str, list[Any]]:
     """With a colleague filter, "IN (the ids of the chunks that colleague wrote)": a condition
     the filter implies, read from the author and chunk indexes alone (no table row), so it can
@@ -535,6 +664,16 @@ def _authored_by(filters: Filters) -> tuple[str, list[Any]]:
         " JOIN knowledge_chunk c ON c.item_id = i.id"
         " WHERE i.author_id IN (SELECT id FROM colleagues_identity WHERE colleague_id = %s))",
         [filters.colleague_id],
+    )
+
+
+def _identities_of(colleague_ids: Sequence[int], *, using: str) -> np.ndarray:
+    """The ids of these colleagues' identities, as they are now."""
+    return np.fromiter(
+        Identity.objects.using(using)
+        .filter(colleague_id__in=colleague_ids)
+        .values_list("id", flat=True),
+        dtype=np.int64,
     )
 
 
@@ -605,30 +744,39 @@ class _View:
     dimension: int
     ids: np.ndarray
     audience: np.ndarray
-    colleague: np.ndarray
+    author: np.ndarray  # the item's author identity, -1 for none
     source: np.ndarray
     kind: np.ndarray
     created: np.ndarray
     alive: np.ndarray
     codes: np.ndarray  # (words, size) uint64: bit column j of every row is contiguous
     kinds: dict[str, int]
+    # The alive rows' chunk ids, sorted, and their rows: to find a chunk's row.
+    sorted_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sorted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def mask(
-        self, permitted: np.ndarray | None, filters: Filters, *, authors: tuple[int, ...] = ()
+        self,
+        permitted: np.ndarray | None,
+        filters: Filters,
+        *,
+        granted: np.ndarray | None = None,
+        colleague: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Rows alive, in one of the `permitted` audiences (None: any) or written by one of
-        `authors`, and passing `filters`."""
+        """Rows alive, in one of the `permitted` audiences (None: any) or written by one of the
+        `granted` identities, and passing `filters`, with the colleague filter as `colleague`:
+        that colleague's identities (read when asked: identities move between colleagues)."""
         mask = self.alive.copy()
         if permitted is not None:
             top = int(self.audience.max()) if self.size else 0
             allowed = np.zeros(top + 1, dtype=bool)
             allowed[permitted[permitted <= top]] = True
             visible = allowed[self.audience]
-            if authors:
-                visible |= np.isin(self.colleague, np.asarray(authors, dtype=np.int64))
+            if granted is not None and len(granted):
+                visible |= _among(self.author, granted)
             mask &= visible
         if filters.colleague_id is not None:
-            mask &= self.colleague == filters.colleague_id
+            mask &= _among(self.author, colleague if colleague is not None else _NONE)
         if filters.source_ids:
             mask &= np.isin(self.source, np.asarray(filters.source_ids, dtype=np.int64))
         if filters.kinds:
@@ -639,6 +787,15 @@ class _View:
         if filters.until is not None:
             mask &= self.created <= _micros(filters.until)
         return mask
+
+    def rows_of(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """The row of each of `chunk_ids` that is alive, -1 for the others."""
+        at = np.searchsorted(self.sorted_ids, chunk_ids)
+        found = at < len(self.sorted_ids)
+        found[found] = self.sorted_ids[at[found]] == chunk_ids[found]
+        rows = np.full(len(chunk_ids), -1, dtype=np.int64)
+        rows[found] = self.sorted_rows[at[found]]
+        return rows
 
     def hamming(
         self,
@@ -665,6 +822,13 @@ class _View:
             np.bitwise_count(scratch, out=counts)
             distances += counts
         return distances
+
+
+def _among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Whether each of `values` is one of `wanted` (a few ids): one pass, by a lookup table."""
+    if not len(wanted):
+        return np.zeros(len(values), dtype=bool)
+    return np.isin(values, wanted, kind="table")
 
 
 def _nearest(distances: np.ndarray, count: int) -> np.ndarray:
@@ -694,7 +858,7 @@ class _VectorCache:
     _FIELDS = (
         "id",
         "audience_id",
-        "item__author__colleague_id",
+        "item__author_id",
         "item__source_id",
         "item__kind",
         "item__created_at",
@@ -714,7 +878,7 @@ class _VectorCache:
         self.dimension = 0
         self.ids = np.zeros(0, dtype=np.int64)
         self.audience = np.zeros(0, dtype=np.int64)
-        self.colleague = np.zeros(0, dtype=np.int64)
+        self.author = np.zeros(0, dtype=np.int64)
         self.source = np.zeros(0, dtype=np.int64)
         self.kind = np.zeros(0, dtype=np.int16)
         self.created = np.zeros(0, dtype=np.int64)
@@ -749,20 +913,30 @@ class _VectorCache:
                 self._load_all()
             elif now - self.checked_at >= _setting("COLLEAGUE_INDEX_DB_REFRESH_SECONDS", 1.0):
                 self._load_new()
-            n = self.size
-            return _View(
-                size=n,
-                dimension=self.dimension,
-                ids=self.ids[:n],
-                audience=self.audience[:n],
-                colleague=self.colleague[:n],
-                source=self.source[:n],
-                kind=self.kind[:n],
-                created=self.created[:n],
-                alive=self.alive[:n],
-                codes=self.codes[:, :n],
-                kinds=dict(self.kinds),
-            )
+            return self._snapshot()
+
+    def snapshot(self) -> _View:
+        """The rows as they are, without refreshing."""
+        with self.lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> _View:
+        n = self.size
+        return _View(
+            size=n,
+            dimension=self.dimension,
+            ids=self.ids[:n],
+            audience=self.audience[:n],
+            author=self.author[:n],
+            source=self.source[:n],
+            kind=self.kind[:n],
+            created=self.created[:n],
+            alive=self.alive[:n],
+            codes=self.codes[:, :n],
+            kinds=dict(self.kinds),
+            sorted_ids=self.sorted_ids,
+            sorted_rows=self.sorted_rows,
+        )
 
     def _load_all(self) -> None:
         self._reset()
@@ -844,7 +1018,7 @@ class _VectorCache:
         self._grow(end, words.shape[1])
         self.ids[start:end] = ids
         self.audience[start:end] = [r[1] for r in rows]
-        self.colleague[start:end] = [-1 if r[2] is None else r[2] for r in rows]
+        self.author[start:end] = [-1 if r[2] is None else r[2] for r in rows]
         self.source[start:end] = [r[3] for r in rows]
         self.kind[start:end] = [self.kinds.setdefault(r[4], len(self.kinds)) for r in rows]
         self.created[start:end] = [_micros(r[5]) for r in rows]
@@ -862,7 +1036,7 @@ class _VectorCache:
         if needed <= capacity and self.codes.shape[0] == words:
             return
         capacity = max(needed, capacity * 2, 1024)
-        for name in ("ids", "audience", "colleague", "source", "kind", "created", "alive"):
+        for name in ("ids", "audience", "author", "source", "kind", "created", "alive"):
             old = getattr(self, name)
             new = np.zeros(capacity, dtype=old.dtype)
             new[: self.size] = old[: self.size]
@@ -911,6 +1085,21 @@ def _cache(using: str, embedder_name: str) -> _VectorCache:
         if cache is None:
             cache = _caches[key] = _VectorCache(using, embedder_name)
         return cache
+
+
+def _loaded_view(using: str) -> _View | None:
+    """The rows of this database's vector cache as they are, not refreshed, if this process
+    has loaded one (the keyword side never loads one: a vector search does); else None."""
+    name = str(connections[using].settings_dict.get("NAME"))
+    with _caches_lock:
+        loaded = [
+            cache
+            for (alias, database, _), cache in _caches.items()
+            if alias == using and database == name and cache.size
+        ]
+    if not loaded:
+        return None
+    return max(loaded, key=lambda cache: cache.loaded_at).snapshot()
 
 
 def reset_caches() -> None:

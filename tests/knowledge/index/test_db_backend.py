@@ -399,3 +399,26 @@ def test_beyond_the_rescore_budget_results_stay_in_scope(
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert np.isclose(scores[0], 1.0, atol=0.01)
+
+
+def test_merging_colleagues_moves_their_chunks_at_once_in_a_warm_cache() -> None:
+    """Identities moved to another colleague (colleagues merged) after the vector cache
+    loaded: a search scoped to the colleague who kept them finds their chunks by meaning and
+    by word at once, and one scoped to the colleague absorbed finds none."""
+    store = TestDbIndexBackend()
+    backend = store.backend()
+    kept = store.store([Spec(f"quarterly budget review {n}", colleague_id=1) for n in range(3)])
+    absorbed = store.store([Spec(f"budget forecast draft {n}", colleague_id=2) for n in range(3)])
+    backend.upsert(kept + absorbed)
+    query = vector("budget forecast draft")
+    assert len(backend.vector_search(query, scope=EVERYONE, filters=Filters(), limit=10)) == 6
+
+    Identity.objects.filter(colleague_id=2).update(colleague_id=1)
+
+    for search in (
+        lambda f: backend.vector_search(query, scope=EVERYONE, filters=f, limit=10),
+        lambda f: backend.keyword_search("budget", scope=EVERYONE, filters=f, limit=10),
+    ):
+        found = {h.chunk_id for h in search(Filters(colleague_id=1))}
+        assert found == {r.chunk_id for r in kept + absorbed}
+        assert search(Filters(colleague_id=2)) == []

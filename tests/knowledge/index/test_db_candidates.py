@@ -17,7 +17,7 @@ def _view(vectors: np.ndarray) -> _View:
         dimension=vectors.shape[1],
         ids=np.arange(1, size + 1, dtype=np.int64),
         audience=np.zeros(size, dtype=np.int64),
-        colleague=np.zeros(size, dtype=np.int64),
+        author=np.zeros(size, dtype=np.int64),
         source=np.zeros(size, dtype=np.int64),
         kind=np.zeros(size, dtype=np.int16),
         created=np.zeros(size, dtype=np.int64),

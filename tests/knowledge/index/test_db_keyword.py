@@ -18,13 +18,14 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from colleagues.models import Colleague, Identity
 from knowledge.index.base import PUBLIC, ChunkHit, Filters, Scope
 from knowledge.index.cjk import split_terms
 from knowledge.index.db import DbIndexBackend, _sqlite_keyword_sql
 from knowledge.models import Chunk
 from knowledge.search import query_terms
 from tests.knowledge.index import test_db_backend as db_tests
-from tests.knowledge.index.contract import BASE_TIME, Spec
+from tests.knowledge.index.contract import BASE_TIME, Spec, vector
 
 pytestmark = [
     pytest.mark.django_db,
@@ -91,21 +92,38 @@ queries = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)
         min_size=1,
         max_size=6,
     ),
+    # With the vector cache loaded (a vector search first), a colleague's keyword search
+    # tells their chunks apart by it; then identities move between colleagues.
+    warm=st.booleans(),
+    moves=st.lists(st.tuples(st.sampled_from(COLLEAGUES[1:]), st.integers(1, 4)), max_size=2),
 )
 def test_keyword_search_returns_exactly_the_one_shot_querys_hits(
     chunks: list[Spec],
     seconds: list[tuple[int, str]],
     searches: list[tuple[str, Scope, Filters, int, int]],
+    warm: bool,
+    moves: list[tuple[int, int]],
 ) -> None:
     store = db_tests.TestDbIndexBackend()
     backend = store.backend()
     records = store.store(chunks)
-    for at, text in seconds:
+    # Half the records embedded before the cache loads, the rest after (not in it).
+    backend.upsert(records[::2])
+    if warm:
+        backend.vector_search(
+            vector("alpha"), scope=Scope(principals=None), filters=Filters(), limit=1
+        )
+    backend.upsert(records[1::2])
+    for at, text in seconds:  # pending: no vector
         first = Chunk.objects.get(pk=records[at % len(records)].chunk_id)
         Chunk.objects.get_or_create(
             item_id=first.item_id, ordinal=1, defaults={"text": text, "audience": first.audience}
         )
-    backend.upsert(records)
+    for identity_of, joins in moves:
+        colleague, _ = Colleague.objects.get_or_create(
+            pk=joins, defaults={"name": f"Colleague {joins}", "slug": f"colleague-{joins}"}
+        )
+        Identity.objects.filter(pk=1000 + identity_of).update(colleague=colleague)
     for query, scope, narrowing, limit, block in searches:
         # Small blocks: the first block is often short of visible hits, so the fall-back
         # query runs as well as the block's own answer.
@@ -155,3 +173,30 @@ def test_one_colleagues_chunks_are_found_among_many_better_matches() -> None:
         "budget", scope=Scope(principals=None), filters=Filters(colleague_id=2), limit=10
     )
     assert [h.chunk_id for h in hits] == [r.chunk_id for r in mine]
+
+
+def test_a_colleagues_chunks_are_found_by_word_with_the_vector_cache_loaded() -> None:
+    """Scoped to one colleague with the vector cache warm: their chunks embedded before it
+    loaded, embedded since, not embedded, and those of an identity that joined them since."""
+    store = db_tests.TestDbIndexBackend()
+    backend = store.backend()
+    others = store.store([Spec("budget budget budget plan", colleague_id=1)] * 300)
+    before = store.store([Spec(f"budget plan draft {n}", colleague_id=2) for n in range(3)])
+    backend.upsert(others + before)
+    everyone = Scope(principals=None)
+    backend.vector_search(vector("budget"), scope=everyone, filters=Filters(), limit=1)
+    since = store.store([Spec("budget plan since", colleague_id=2)])
+    backend.upsert(since)
+    pending = store.store([Spec("budget plan pending", colleague_id=2)])
+    joined = store.store([Spec("budget plan of an old address", colleague_id=3)])
+    backend.upsert(joined)
+    Identity.objects.filter(pk=1003).update(colleague_id=2)
+
+    hits = backend.keyword_search(
+        "budget", scope=everyone, filters=Filters(colleague_id=2), limit=20
+    )
+
+    assert {h.chunk_id for h in hits} == {r.chunk_id for r in before + since + pending + joined}
+    assert not backend.keyword_search(
+        "budget", scope=everyone, filters=Filters(colleague_id=3), limit=20
+    )
