@@ -1,6 +1,6 @@
 """Who knows: colleagues ranked by how well what they wrote answers a question.
 
-`who_knows(reader, question)` ranks colleagues, current and departed, on four signals, every
+`who_knows(reader, question)` ranks colleagues, current and departed, on five signals, every
 one computed from what `reader` may see (retrieval, the visibility selectors and packages
 as `skills.selectors.package_view` shows them to the reader, see `answers.packages`), so the
 ranking itself reveals nothing hidden from them:
@@ -8,20 +8,26 @@ ranking itself reveals nothing hidden from them:
 - **wrote**: their passages among the best retrieved for the question (hybrid retrieval over
   everything the reader may see), each passing the relevance floor (`answers.matching`),
   weighted by retrieval's fused score and by how much of the question it holds;
+- **volume**: how many of their items the keyword side of search finds for the question,
+  over everything the reader may see: their items among the VOLUME_DEPTH best keyword
+  matches, counted (a vote each, whatever the backend's score: SQLite's BM25 and
+  PostgreSQL's ts_rank_cd are on different scales, a count is the same on both). The
+  150-item pool of `wrote` is a sample; this counts;
 - **answered**: their replies in threads whose message matches the question (someone asked,
   they answered), weighted the same way by that message;
 - **package**: their skill package names the question's subject — a system they are the
   go-to for, a term of their expertise, or an FAQ entry whose question matches;
 - **recency**: how recent their evidence is, next to the newest evidence for the question.
 
-score = (W_WROTE · wrote + W_ANSWERED · answered + W_PACKAGE · package) · (1 - W_RECENCY +
-W_RECENCY · recency), where wrote and answered are shares of the best colleague's, package is
-from 0 to 1 and recency is 2^(-age / RECENCY_HALF_LIFE_DAYS): scores run from 0 to 1 and are
-comparable within one question only. Everyone listed has evidence: items they wrote that the
-reader may see. A departed expert comes with `successors`: current colleagues ranked the same
-way for the question, plus how closely they worked with the expert on it (the collaborators
-of the expert's package, as the reader sees it). Ties break by name, then id, so the order is
-deterministic.
+score = (W_WROTE · wrote + W_VOLUME · volume + W_ANSWERED · answered + W_PACKAGE · package) ·
+(1 - W_RECENCY + W_RECENCY · recency), where wrote, volume and answered are shares of the best
+colleague's, package is from 0 to 1 and recency is 2^(-age / RECENCY_HALF_LIFE_DAYS): scores
+run from 0 to 1 and are comparable within one question only. Everyone listed has evidence:
+items they wrote that the reader may see (for someone found by `volume` alone, their best
+matching items). A departed expert comes with `successors`: current colleagues ranked the
+same way for the question, plus how closely they worked with the expert on it (the
+collaborators of the expert's package, as the reader sees it). Ties break by name, then id,
+so the order is deterministic.
 """
 
 from __future__ import annotations
@@ -33,11 +39,12 @@ from datetime import datetime
 from typing import Any
 
 from answers import passages as P
-from answers.matching import Query, answers_something, parse_query, similar, stems_of
+from answers.matching import Query, answers_something, parse_query, similar, stems_of, words
 from answers.matching import excerpt as excerpt_of
 from answers.packages import named, package_matches, work_seen
 from answers.passages import Passage, ThreadKey
 from colleagues.models import Colleague
+from knowledge.index import get_index, scope_for
 from knowledge.index.base import Filters
 from knowledge.retrieval import retrieve
 from knowledge.selectors import items_visible_to
@@ -45,15 +52,27 @@ from knowledge.visibility import Reader
 
 #: Items retrieved for the question, everyone's.
 POOL_DEPTH = 150
+#: Chunks of the keyword side read for `volume` (bounded: at 1M chunks a deeper keyword
+#: search costs more than the rest of the question).
+VOLUME_DEPTH = 2000
 #: Evidence items listed per colleague; successors listed per departed expert.
 EVIDENCE_PER_EXPERT = 3
 SUCCESSORS = 3
 EXCERPT_CHARS = 240
 
-W_WROTE = 0.45
-W_ANSWERED = 0.25
-W_PACKAGE = 0.30
-W_RECENCY = 0.15
+# Chosen on the `tune` half of enron-berkeley's topics (bench/who_knows_quality.py;
+# docs/BENCHMARKS.md) under the demo company's expectations on SQLite and PostgreSQL
+# (tests/answers/test_who_knows.py: a system's owner first, whoever answered a question first).
+# `wrote`, `package` and recency weigh 0 there: each lowered the ranking of the tune half (a
+# 150-item sample of fused scores, one generic expertise word, and the newest evidence are
+# weaker signs of knowing than how much someone wrote on it). They still find evidence and are
+# reported in `signals`. `answered` outweighs `volume`: someone who answered the very question
+# asked knows it better than someone who often used its words.
+W_WROTE = 0.0
+W_VOLUME = 0.4
+W_ANSWERED = 0.6
+W_PACKAGE = 0.0
+W_RECENCY = 0.0
 W_WORKED_WITH = 0.3
 RECENCY_HALF_LIFE_DAYS = 365.0
 
@@ -76,6 +95,7 @@ class Signals:
     package: float
     recency: float
     worked_with: float = 0.0  # a successor's closeness to the departed expert
+    volume: float = 0.0
 
     def as_json(self) -> dict[str, float]:
         return {
@@ -84,6 +104,7 @@ class Signals:
             "package": round(self.package, 4),
             "recency": round(self.recency, 4),
             "worked_with": round(self.worked_with, 4),
+            "volume": round(self.volume, 4),
         }
 
 
@@ -124,6 +145,10 @@ class _Tally:
     wrote: float = 0.0
     answered: float = 0.0
     package: float = 0.0
+    volume: float = 0.0
+    # (-rank, item id) of their items among the keyword matches, for `volume` (best first
+    # when sorted by the first value, descending)
+    matched: list[tuple[float, int]] = field(default_factory=list)
     last: datetime | None = None
     # (weight, item id, excerpt, terms) of each piece of evidence
     evidence: list[tuple[float, int, str, frozenset[str]]] = field(default_factory=list)
@@ -180,10 +205,12 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
                     continue  # only asks: no evidence of knowing
                 t.seen(p.created_at)
                 t.cite(weight, item_id, excerpt_of(p.text, query, max_chars=EXCERPT_CHARS), p.said)
-    experts = _ranked([t for t in tallies.values() if t.evidence])
+    _count_volume(reader, query, tally)
+    ranked = _ranked(list(tallies.values()))
+    everyone = [e for e, _ in ranked]
     return [
-        _with_successors(reader, query, e, experts) if e.colleague.is_departed else e
-        for e in experts[:limit]
+        _with_successors(reader, query, e, everyone) if e.colleague.is_departed else e
+        for e in _with_evidence(reader, query, ranked, limit)
     ]
 
 
@@ -221,35 +248,113 @@ def _count_answers(
                 open_.append((matches[item.pk][0], colleague_id))
 
 
+def _count_volume(reader: Reader, query: Query, tally: Callable[[int], _Tally]) -> None:
+    """Count, for everyone, their items among the VOLUME_DEPTH best keyword matches for the
+    question's words (an item once, however many of its chunks match). The keyword search
+    runs inside the reader's scope (knowledge.index, as retrieval asks it) and the items are
+    read through `items_visible_to`, so nothing hidden counts. The backend's scores only
+    order the matches (which VOLUME_DEPTH are read) and pick each person's best items to cite."""
+    text = " ".join(dict.fromkeys(words(query.text)))
+    if not text:
+        return
+    hits = get_index().keyword_search(
+        text, scope=scope_for(reader), filters=Filters(), limit=VOLUME_DEPTH
+    )
+    rank: dict[int, int] = {}
+    for n, hit in enumerate(hits):
+        rank.setdefault(hit.item_id, n)
+    ids = sorted(rank)
+    for start in range(0, len(ids), 900):
+        rows = (
+            items_visible_to(reader)
+            .filter(pk__in=ids[start : start + 900], author__colleague__isnull=False)
+            .values_list("pk", "author__colleague_id", "created_at")
+        )
+        for item_id, colleague_id, created_at in rows:
+            t = tally(colleague_id)
+            t.volume += 1.0
+            t.matched.append((-rank[item_id], item_id))
+            t.seen(created_at)
+
+
 # Ranking.
 
 
-def _ranked(tallies: list[_Tally]) -> list[Expert]:
-    """Everyone with evidence, best first (see the module docstring for the score)."""
+def _ranked(tallies: list[_Tally]) -> list[tuple[Expert, list[tuple[float, int]]]]:
+    """Everyone with evidence or a score above 0, best first (see the module docstring for the
+    score), each with their items among the keyword matches (`_Tally.matched`)."""
     if not tallies:
         return []
+    matched: dict[int, list[tuple[float, int]]] = {}
     colleagues = Colleague.objects.in_bulk([t.colleague_id for t in tallies])
     top_wrote = max(t.wrote for t in tallies)
     top_answered = max(t.answered for t in tallies)
-    newest = max(t.last for t in tallies if t.last is not None)
+    top_volume = max(t.volume for t in tallies)
+    newest = max((t.last for t in tallies if t.last is not None), default=None)
     experts = []
     for t in tallies:
         colleague = colleagues.get(t.colleague_id)
         if colleague is None:
             continue
-        age = (newest - t.last).total_seconds() / 86400 if t.last is not None else math.inf
+        age = (
+            (newest - t.last).total_seconds() / 86400
+            if t.last is not None and newest is not None
+            else math.inf
+        )
         signals = Signals(
             wrote=t.wrote / top_wrote if top_wrote > 0 else 0.0,
             answered=t.answered / top_answered if top_answered > 0 else 0.0,
             package=t.package,
             recency=0.5 ** (age / RECENCY_HALF_LIFE_DAYS),
+            volume=t.volume / top_volume if top_volume > 0 else 0.0,
         )
         score = (
-            W_WROTE * signals.wrote + W_ANSWERED * signals.answered + W_PACKAGE * signals.package
+            W_WROTE * signals.wrote
+            + W_VOLUME * signals.volume
+            + W_ANSWERED * signals.answered
+            + W_PACKAGE * signals.package
         ) * (1 - W_RECENCY + W_RECENCY * signals.recency)
+        if score <= 0 and not t.evidence:
+            continue
         experts.append(Expert(colleague, score, _best_evidence(t), signals))
+        matched[colleague.pk] = t.matched
     experts.sort(key=lambda e: (-e.score, e.colleague.name, e.colleague.pk))
-    return experts
+    return [(e, matched[e.colleague.pk]) for e in experts]
+
+
+def _with_evidence(
+    reader: Reader, query: Query, ranked: list[tuple[Expert, list[tuple[float, int]]]], limit: int
+) -> list[Expert]:
+    """Everyone ranked, with evidence: someone found by `volume` alone is cited by their best
+    matching items (what they state, not only asks); without any, they are left out. Items are
+    read through `items_visible_to`, for the first `limit` such people at a time."""
+    out: list[Expert] = []
+    start = 0
+    while start < len(ranked) and len(out) < limit:
+        batch: list[tuple[Expert, list[tuple[float, int]]]] = []
+        while start < len(ranked) and len(out) + len(batch) < limit:
+            batch.append(ranked[start])
+            start += 1
+        wanted = [
+            item_id
+            for e, matched in batch
+            if not e.evidence
+            for _, item_id in sorted(matched, key=lambda m: (-m[0], m[1]))[:EVIDENCE_PER_EXPERT]
+        ]
+        items = items_visible_to(reader).in_bulk(wanted)
+        for e, matched in batch:
+            if e.evidence:
+                out.append(e)
+                continue
+            cited = []
+            for _, item_id in sorted(matched, key=lambda m: (-m[0], m[1]))[:EVIDENCE_PER_EXPERT]:
+                if (item := items.get(item_id)) is not None and (p := P.passage(item)).said:
+                    cited.append(
+                        ExpertEvidence(item_id, excerpt_of(p.text, query, max_chars=EXCERPT_CHARS))
+                    )
+            if cited:
+                out.append(replace(e, evidence=tuple(cited)))
+    return out
 
 
 def _with_successors(reader: Reader, query: Query, expert: Expert, experts: list[Expert]) -> Expert:

@@ -260,20 +260,24 @@ def gold_of(counts: Counter[int]) -> set[int]:
 def _variant_scores() -> dict[str, Callable[[Any], float]]:
     from answers import who_knows as W
 
-    def score(s: Any, wrote: float, answered: float, package: float, recency: float) -> float:
-        base = wrote * s.wrote + answered * s.answered + package * s.package
+    def score(
+        s: Any, wrote: float, volume: float, answered: float, package: float, recency: float
+    ) -> float:
+        base = wrote * s.wrote + volume * s.volume + answered * s.answered + package * s.package
         return base * (1 - recency + recency * s.recency)
 
-    w, a, p, r = W.W_WROTE, W.W_ANSWERED, W.W_PACKAGE, W.W_RECENCY
+    w, v, a, p, r = W.W_WROTE, W.W_VOLUME, W.W_ANSWERED, W.W_PACKAGE, W.W_RECENCY
     return {
-        "default": lambda s: score(s, w, a, p, r),
-        "wrote only": lambda s: score(s, 1, 0, 0, 0),
-        "answered only": lambda s: score(s, 0, 1, 0, 0),
-        "package only": lambda s: score(s, 0, 0, 1, 0),
-        "without wrote": lambda s: score(s, 0, a, p, r),
-        "without answered": lambda s: score(s, w, 0, p, r),
-        "without package": lambda s: score(s, w, a, 0, r),
-        "without recency": lambda s: score(s, w, a, p, 0),
+        "default": lambda s: score(s, w, v, a, p, r),
+        "wrote only": lambda s: score(s, 1, 0, 0, 0, 0),
+        "volume only": lambda s: score(s, 0, 1, 0, 0, 0),
+        "answered only": lambda s: score(s, 0, 0, 1, 0, 0),
+        "package only": lambda s: score(s, 0, 0, 0, 1, 0),
+        "without volume": lambda s: score(s, w, 0, a, p, r),
+        "without answered": lambda s: score(s, w, v, 0, p, r),
+        "with wrote 0.2": lambda s: score(s, 0.2, v, a, p, r),
+        "with package 0.1": lambda s: score(s, w, v, a, 0.1, r),
+        "with recency 0.15": lambda s: score(s, w, v, a, p, 0.15),
     }
 
 
