@@ -431,6 +431,14 @@ def _remove_uploads_on_commit(config: Any, names: Iterable[str]) -> None:
         )
 
 
+def _delete_chunks_of(item_ids: list[int]) -> None:
+    """Delete these items' chunks, from the database and (`_forget_chunks`) every index; the
+    items stay, to be given new chunks."""
+    chunks = Chunk.objects.filter(item_id__in=item_ids)
+    _forget_chunks(list(chunks.values_list("id", flat=True)))
+    chunks.delete()
+
+
 def _forget_chunks(chunk_ids: list[int]) -> None:
     """Delete the index copies of deleted chunks once the deletion commits.
 
@@ -640,9 +648,7 @@ def _store_documents(
         changed_ids = [row.pk for row in changed if row.pk is not None]
         # Replies embedded with a changed question are embedded again with the new one.
         reembed_replies_to(changed_ids)
-        old_chunks = Chunk.objects.filter(item_id__in=changed_ids)
-        _forget_chunks(list(old_chunks.values_list("id", flat=True)))
-        old_chunks.delete()
+        _delete_chunks_of(changed_ids)
     _insert_chunks([*new_rows, *changed])
     result.created += len(new_rows)
     result.updated += len(changed)
@@ -829,9 +835,7 @@ def rechunk_items(*, progress: Callable[[int, int], None] | None = None) -> tupl
         ]
         if stale:
             with transaction.atomic():
-                old = Chunk.objects.filter(item_id__in=[pk for pk, _, _ in stale])
-                _forget_chunks(list(old.values_list("id", flat=True)))
-                old.delete()
+                _delete_chunks_of([pk for pk, _, _ in stale])
                 _insert_pieces(stale)
         read += len(items)
         rechunked += len(stale)

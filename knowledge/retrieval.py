@@ -73,13 +73,13 @@ class Tuning:
             return float(getattr(settings, f"COLLEAGUE_RETRIEVAL_{name}", default))
 
         return cls(
-            rrf_k=get("RRF_K", 20.0),
-            keyword_weight=get("KEYWORD_WEIGHT", 1.0),
-            vector_weight=get("VECTOR_WEIGHT", 1.0),
-            depth=max(1, int(get("DEPTH", 100))),
-            recency_weight=get("RECENCY_WEIGHT", 0.5),
-            recency_half_life_days=get("RECENCY_HALF_LIFE_DAYS", 180.0),
-            fusion=str(getattr(settings, "COLLEAGUE_RETRIEVAL_FUSION", "rrf")),
+            rrf_k=get("RRF_K", cls.rrf_k),
+            keyword_weight=get("KEYWORD_WEIGHT", cls.keyword_weight),
+            vector_weight=get("VECTOR_WEIGHT", cls.vector_weight),
+            depth=max(1, int(get("DEPTH", cls.depth))),
+            recency_weight=get("RECENCY_WEIGHT", cls.recency_weight),
+            recency_half_life_days=get("RECENCY_HALF_LIFE_DAYS", cls.recency_half_life_days),
+            fusion=str(getattr(settings, "COLLEAGUE_RETRIEVAL_FUSION", cls.fusion)),
         )
 
 
