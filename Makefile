@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+## Another apt (a boot-time update, a second install) holds dpkg's lock: wait for it.
+APT_WAIT := -o DPkg::Lock::Timeout=600
 
 .PHONY: install demo test lint typecheck check-deploy worker clean-demo llm-server ldap-headers \
 	messages screenshots pdf-fonts
@@ -27,7 +29,7 @@ ldap-headers:
 		{ [ ! -f /usr/include/ldap.h ] || [ ! -f /usr/include/sasl/sasl.h ]; }; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "Installing libldap2-dev libsasl2-dev for python-ldap"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq \
 				--no-install-recommends libldap2-dev libsasl2-dev >/dev/null; \
 		else \
 			echo "python-ldap needs the OpenLDAP and SASL headers:" \
@@ -43,7 +45,7 @@ pdf-fonts:
 	@if [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			echo "Installing fonts-wqy-microhei for the audit PDFs"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq \
 				--no-install-recommends fonts-wqy-microhei >/dev/null; \
 		else \
 			echo "warning: no CJK font for the audit PDFs:" \
