@@ -8,11 +8,13 @@ ranking itself reveals nothing hidden from them:
 - **wrote**: their passages among the best retrieved for the question (hybrid retrieval over
   everything the reader may see), each passing the relevance floor (`answers.matching`),
   weighted by retrieval's fused score and by how much of the question it holds;
-- **volume**: how many of their items the keyword side of search finds for the question,
-  over everything the reader may see: their items among the VOLUME_DEPTH best keyword
-  matches, counted (a vote each, whatever the backend's score: SQLite's BM25 and
-  PostgreSQL's ts_rank_cd are on different scales, a count is the same on both). The
-  150-item pool of `wrote` is a sample; this counts;
+- **volume**: how many of their items are among the question's nearest by meaning, over
+  everything the reader may see: the VOLUME_DEPTH chunks the index's vector side finds,
+  those at least VOLUME_FLOOR times as similar as the nearest, counted (a vote each:
+  the same on every database; the keyword matches while no vector is stored). Counted only
+  when someone wrote on the subject in the question's words (a passage of the pool passes
+  the relevance floor): the nearest items to a subject nobody wrote about are only the
+  least far. The 150-item pool of `wrote` is a sample; this counts;
 - **answered**: their replies in threads whose message matches the question (someone asked,
   they answered), weighted the same way by that message;
 - **package**: their skill package names the question's subject — a system they are the
@@ -32,6 +34,7 @@ so the order is deterministic.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -46,15 +49,21 @@ from answers.passages import Passage, ThreadKey
 from colleagues.models import Colleague
 from knowledge.index import get_index, scope_for
 from knowledge.index.base import Filters
-from knowledge.retrieval import retrieve
+from knowledge.retrieval import retrieve, vector_side
 from knowledge.selectors import items_visible_to
 from knowledge.visibility import Reader
 
+logger = logging.getLogger(__name__)
+
 #: Items retrieved for the question, everyone's.
 POOL_DEPTH = 150
-#: Chunks of the keyword side read for `volume` (bounded: at 1M chunks a deeper keyword
-#: search costs more than the rest of the question).
+#: Chunks of the vector side (or, without vectors, the keyword side) read for `volume`.
 VOLUME_DEPTH = 2000
+#: Of those, the ones counted: at least this share of the nearest one's similarity. Chosen on
+#: the tune half of enron-berkeley with the demo's expectations (docs/BENCHMARKS.md): 0.3
+#: ranked the tune half higher but at the grid's edge, where the count drifts towards
+#: everything each person wrote, and cost a demo system's owner with either embedder.
+VOLUME_FLOOR = 0.5
 #: Evidence items listed per colleague; successors listed per departed expert.
 EVIDENCE_PER_EXPERT = 3
 SUCCESSORS = 3
@@ -183,7 +192,9 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
     pool = retrieve(reader, question, limit=POOL_DEPTH, excerpts=False)
     found = P.from_hits(reader, pool.hits)
     asked: dict[ThreadKey, list[tuple[float, Passage]]] = {}
+    on_subject = False  # someone wrote on it: the question's words, enough of them
     for hit, p in zip(pool.hits, found, strict=True):
+        on_subject = on_subject or query.relevant(p.said)
         if p.colleague_id is not None and query.relevant(p.said):
             weight = hit.score * query.coverage(p.said)
             t = tally(p.colleague_id)
@@ -205,7 +216,8 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
                     continue  # only asks: no evidence of knowing
                 t.seen(p.created_at)
                 t.cite(weight, item_id, excerpt_of(p.text, query, max_chars=EXCERPT_CHARS), p.said)
-    _count_volume(reader, query, tally)
+    if on_subject:  # else the nearest items by meaning are only the least far
+        _count_volume(reader, query, tally)
     ranked = _ranked(list(tallies.values()))
     everyone = [e for e, _ in ranked]
     return [
@@ -249,20 +261,13 @@ def _count_answers(
 
 
 def _count_volume(reader: Reader, query: Query, tally: Callable[[int], _Tally]) -> None:
-    """Count, for everyone, their items among the VOLUME_DEPTH best keyword matches for the
-    question's words (an item once, however many of its chunks match). The keyword search
-    runs inside the reader's scope (knowledge.index, as retrieval asks it) and the items are
-    read through `items_visible_to`, so nothing hidden counts. The backend's scores only
-    order the matches (which VOLUME_DEPTH are read) and pick each person's best items to cite."""
-    text = " ".join(dict.fromkeys(words(query.text)))
-    if not text:
-        return
-    hits = get_index().keyword_search(
-        text, scope=scope_for(reader), filters=Filters(), limit=VOLUME_DEPTH
-    )
+    """Count, for everyone, their items among the question's best matches, an item once
+    however many of its chunks match (see `_volume_matches`). Every item is read through
+    `items_visible_to`, so nothing hidden counts; the matches' order only picks each
+    person's best items to cite."""
     rank: dict[int, int] = {}
-    for n, hit in enumerate(hits):
-        rank.setdefault(hit.item_id, n)
+    for n, item_id in enumerate(_volume_matches(reader, query)):
+        rank.setdefault(item_id, n)
     ids = sorted(rank)
     for start in range(0, len(ids), 900):
         rows = (
@@ -275,6 +280,30 @@ def _count_volume(reader: Reader, query: Query, tally: Callable[[int], _Tally]) 
             t.volume += 1.0
             t.matched.append((-rank[item_id], item_id))
             t.seen(created_at)
+
+
+def _volume_matches(reader: Reader, query: Query) -> list[int]:
+    """The item ids of the chunks `volume` counts, best first, all inside the reader's scope:
+    of the VOLUME_DEPTH chunks nearest the question by meaning (the index's vector side),
+    those at least VOLUME_FLOOR times as similar as the nearest, and similar at all (a
+    positive cosine). Meaning finds what is written about a subject in other words; the
+    floor keeps a small organisation's count from becoming everything each person wrote.
+    Without vectors (the embedder fails, none is stored yet) the VOLUME_DEPTH best keyword
+    matches of the question's words, as retrieval falls back to keywords."""
+    scope = scope_for(reader)
+    try:
+        hits = vector_side(query.text, scope=scope, filters=Filters(), limit=VOLUME_DEPTH)
+    except Exception as exc:  # the vector side degrades, never fails a question
+        logger.warning("who_knows counts keyword matches: %s: %s", type(exc).__name__, exc)
+        hits = []
+    if hits:
+        floor = VOLUME_FLOOR * hits[0].score  # hits are best first
+        return [h.item_id for h in hits if h.score > 0 and h.score >= floor]
+    text = " ".join(dict.fromkeys(words(query.text)))
+    if not text:
+        return []
+    hits = get_index().keyword_search(text, scope=scope, filters=Filters(), limit=VOLUME_DEPTH)
+    return [h.item_id for h in hits]
 
 
 # Ranking.

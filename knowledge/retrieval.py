@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from knowledge.index import get_index, scope_for
-from knowledge.index.base import ChunkHit, Filters
+from knowledge.index.base import ChunkHit, Filters, Scope
 from knowledge.models import Chunk, Item
 from knowledge.search import MARK_END, MARK_START, SearchHit, query_terms
 from knowledge.selectors import items_visible_to
@@ -139,19 +139,7 @@ def retrieve(
     vector_hits: list[ChunkHit] = []
     if mode in ("hybrid", "vector"):
         try:
-            from knowledge.embeddings import get_embedder
-
-            vector = get_embedder().embed_one(query)
-            if not vector.any():
-                raise ValueError("the query has no content to embed")
-            # ValueError: the index holds vectors of another dimension (embedder changed).
-            # Inside a transaction, a savepoint: on PostgreSQL a failed query would otherwise
-            # abort the caller's transaction and the keyword search after it. Outside one, no
-            # transaction: on SQLite it would take the write lock (BEGIN IMMEDIATE, see
-            # config/settings.py) for a read, stalling every writer meanwhile.
-            in_transaction = connection.in_atomic_block
-            with transaction.atomic() if in_transaction else contextlib.nullcontext():
-                vector_hits = index.vector_search(vector, scope=scope, filters=filters, limit=depth)
+            vector_hits = vector_side(query, scope=scope, filters=filters, limit=depth)
         except Exception as exc:  # the vector side degrades, never fails a page
             reason = f"{type(exc).__name__}: {exc}"
             logger.warning("vector search unavailable, falling back to keyword search: %s", reason)
@@ -225,6 +213,26 @@ def retrieve(
         fallback_reason=reason,
         candidates=len(ranked),
     )
+
+
+def vector_side(query: str, *, scope: Scope, filters: Filters, limit: int) -> list[ChunkHit]:
+    """The index's `limit` chunks nearest `query` by meaning inside `scope`, best first.
+
+    Raises what the embedder or the index raises (an embeddings server down, ValueError for
+    a query with no content or an index of vectors of another dimension), leaving the
+    caller's transaction usable."""
+    from knowledge.embeddings import get_embedder
+
+    vector = get_embedder().embed_one(query)
+    if not vector.any():
+        raise ValueError("the query has no content to embed")
+    # Inside a transaction, a savepoint: on PostgreSQL a failed query would otherwise abort
+    # the caller's transaction and the queries after it. Outside one, no transaction: on
+    # SQLite it would take the write lock (BEGIN IMMEDIATE, see config/settings.py) for a
+    # read, stalling every writer meanwhile.
+    in_transaction = connection.in_atomic_block
+    with transaction.atomic() if in_transaction else contextlib.nullcontext():
+        return get_index().vector_search(vector, scope=scope, filters=filters, limit=limit)
 
 
 def _best_chunk(entry: _Fused) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -59,6 +60,11 @@ class EmbeddingTimeoutError(EmbeddingServiceError):
 
 class EmbeddingResponseError(EmbeddingError):
     """An embeddings server answered with something other than the documented shape."""
+
+
+#: Texts whose vectors `Embedder.embed_one` keeps, per embedder.
+RECENT_QUERIES = 256
+_recent_lock = threading.Lock()
 
 
 class Embedder(abc.ABC):
@@ -110,8 +116,25 @@ class Embedder(abc.ABC):
         return _normalise(out)
 
     def embed_one(self, text: str) -> np.ndarray:
-        """Return the vector of one text, shape (dimension,)."""
-        return self.embed([text])[0]
+        """Return the vector of one text, shape (dimension,), read-only.
+
+        The last RECENT_QUERIES texts' vectors are kept (the same text gives the same
+        vector): a question is embedded once for the several retrievals it takes (`ask`
+        searches the colleague's items and everyone's, `who_knows` retrieves and counts)."""
+        key = text[: self.max_chars]
+        with _recent_lock:
+            recent = self.__dict__.setdefault("_recent_queries", OrderedDict())
+            found = recent.get(key)
+            if found is not None:
+                recent.move_to_end(key)
+                return found
+        vector = self.embed([text])[0]
+        vector.setflags(write=False)
+        with _recent_lock:
+            recent[key] = vector
+            while len(recent) > RECENT_QUERIES:
+                recent.popitem(last=False)
+        return vector
 
     @abc.abstractmethod
     def _embed_batch(self, texts: list[str]) -> np.ndarray:

@@ -24,16 +24,28 @@ from tests.chinese import Team, forget_packages, ingest_chinese_team
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def team(tmp_path: Path) -> Iterator[Team]:
-    """The team, embedded with the tests' hashing embedder and every package built."""
-    with override_settings(COLLEAGUE_EMBEDDER="hashing", COLLEAGUE_INDEX_BACKEND="db"):
+def embedded_team(tmp_path: Path, embedder: str) -> Iterator[Team]:
+    with override_settings(COLLEAGUE_EMBEDDER=embedder, COLLEAGUE_INDEX_BACKEND="db"):
         team = ingest_chinese_team(tmp_path)
         assert embed_chunks() > 0
         outcomes = build_packages(Colleague.objects.order_by("name"))
         assert [o.error for o in outcomes if o.version is None] == []
         yield team
         forget_packages()
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[Team]:
+    """The team, embedded with the tests' hashing embedder and every package built."""
+    yield from embedded_team(tmp_path, "hashing")
+
+
+@pytest.fixture
+def team_by_meaning(tmp_path: Path) -> Iterator[Team]:
+    """The team embedded with the default model (USE, which reads Chinese): `who_knows`
+    counts what is nearest a question by meaning, which the hashing embedder's 256 buckets
+    of character trigrams blur for short Chinese messages."""
+    yield from embedded_team(tmp_path, "use")
 
 
 def quoted(answer: str) -> list[str]:
@@ -70,7 +82,8 @@ def test_a_chinese_question_outside_what_they_wrote_cites_nothing(team: Team) ->
     assert answer.citations == ()
 
 
-def test_who_knows_ranks_the_writer_for_a_chinese_topic(team: Team) -> None:
+def test_who_knows_ranks_the_writer_for_a_chinese_topic(team_by_meaning: Team) -> None:
+    team = team_by_meaning
     user = f.make_user("lina", email=team.li.email)
     link_login(colleague=team.li, user=user)
     reader = reader_for(user)

@@ -229,6 +229,24 @@ def test_a_repeated_text_is_embedded_once(server: FakeEmbeddingsServer) -> None:
     assert not vectors[3].any()
 
 
+def test_a_question_asked_again_is_not_sent_to_the_server_again(
+    server: FakeEmbeddingsServer,
+) -> None:
+    """`embed_one` keeps recent questions' vectors: a search embeds its question once."""
+    embedder = client(server)
+    first = embedder.embed_one("who knows about the ledger?")
+    again = embedder.embed_one("who knows about the ledger?")
+    other = embedder.embed_one("who knows about payroll?")
+    assert [r["input"] for r in server.requests] == [
+        ["who knows about the ledger?"],
+        ["who knows about payroll?"],
+    ]
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    with pytest.raises(ValueError, match="read-only"):
+        first[0] = 1.0  # shared between callers
+
+
 def test_stored_vectors_are_the_models_vectors_of_each_chunk(
     db: None, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
