@@ -219,9 +219,8 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
     if on_subject:  # else the nearest items by meaning are only the least far
         _count_volume(reader, query, tally)
     ranked = _ranked(list(tallies.values()))
-    everyone = [e for e, _ in ranked]
     return [
-        _with_successors(reader, query, e, everyone) if e.colleague.is_departed else e
+        _with_successors(reader, query, e, ranked) if e.colleague.is_departed else e
         for e in _with_evidence(reader, query, ranked, limit)
     ]
 
@@ -309,21 +308,42 @@ def _volume_matches(reader: Reader, query: Query) -> list[int]:
 # Ranking.
 
 
-def _ranked(tallies: list[_Tally]) -> list[tuple[Expert, list[tuple[float, int]]]]:
+@dataclass(frozen=True)
+class _Ranked:
+    """A colleague's standing for a question, before their row is read: a question tallies
+    hundreds of colleagues at a large organisation, and only those shown are loaded."""
+
+    colleague_id: int
+    name: str
+    departed: bool
+    score: float
+    signals: Signals
+    evidence: tuple[ExpertEvidence, ...]
+    # their items among the counted matches (`_Tally.matched`), to cite when `evidence` is empty
+    matched: list[tuple[float, int]]
+
+    def expert(self, colleague: Colleague) -> Expert:
+        return Expert(colleague, self.score, self.evidence, self.signals)
+
+
+def _ranked(tallies: list[_Tally]) -> list[_Ranked]:
     """Everyone with evidence or a score above 0, best first (see the module docstring for the
-    score), each with their items among the keyword matches (`_Tally.matched`)."""
+    score; ties by name, then id)."""
     if not tallies:
         return []
-    matched: dict[int, list[tuple[float, int]]] = {}
-    colleagues = Colleague.objects.in_bulk([t.colleague_id for t in tallies])
+    people = {
+        pk: (name, status == Colleague.Status.DEPARTED)
+        for pk, name, status in Colleague.objects.filter(
+            pk__in=[t.colleague_id for t in tallies]
+        ).values_list("pk", "name", "status")
+    }
     top_wrote = max(t.wrote for t in tallies)
     top_answered = max(t.answered for t in tallies)
     top_volume = max(t.volume for t in tallies)
     newest = max((t.last for t in tallies if t.last is not None), default=None)
-    experts = []
+    ranked = []
     for t in tallies:
-        colleague = colleagues.get(t.colleague_id)
-        if colleague is None:
+        if t.colleague_id not in people:
             continue
         age = (
             (newest - t.last).total_seconds() / 86400
@@ -345,48 +365,49 @@ def _ranked(tallies: list[_Tally]) -> list[tuple[Expert, list[tuple[float, int]]
         ) * (1 - W_RECENCY + W_RECENCY * signals.recency)
         if score <= 0 and not t.evidence:
             continue
-        experts.append(Expert(colleague, score, _best_evidence(t), signals))
-        matched[colleague.pk] = t.matched
-    experts.sort(key=lambda e: (-e.score, e.colleague.name, e.colleague.pk))
-    return [(e, matched[e.colleague.pk]) for e in experts]
+        name, departed = people[t.colleague_id]
+        ranked.append(
+            _Ranked(t.colleague_id, name, departed, score, signals, _best_evidence(t), t.matched)
+        )
+    ranked.sort(key=lambda r: (-r.score, r.name, r.colleague_id))
+    return ranked
 
 
-def _with_evidence(
-    reader: Reader, query: Query, ranked: list[tuple[Expert, list[tuple[float, int]]]], limit: int
-) -> list[Expert]:
-    """Everyone ranked, with evidence: someone found by `volume` alone is cited by their best
-    matching items (what they state, not only asks); without any, they are left out. Items are
-    read through `items_visible_to`, for the first `limit` such people at a time."""
+def _with_evidence(reader: Reader, query: Query, ranked: list[_Ranked], limit: int) -> list[Expert]:
+    """The first `limit` ranked with evidence: someone found by `volume` alone is cited by
+    their best matching items (what they state, not only asks); without any, they are left
+    out. Items are read through `items_visible_to`, and colleagues loaded, for the first
+    `limit` such people at a time."""
     out: list[Expert] = []
     start = 0
     while start < len(ranked) and len(out) < limit:
-        batch: list[tuple[Expert, list[tuple[float, int]]]] = []
-        while start < len(ranked) and len(out) + len(batch) < limit:
-            batch.append(ranked[start])
-            start += 1
-        wanted = [
-            item_id
-            for e, matched in batch
-            if not e.evidence
-            for _, item_id in sorted(matched, key=lambda m: (-m[0], m[1]))[:EVIDENCE_PER_EXPERT]
-        ]
-        items = items_visible_to(reader).in_bulk(wanted)
-        for e, matched in batch:
-            if e.evidence:
-                out.append(e)
+        batch = ranked[start : start + limit - len(out)]
+        start += len(batch)
+        best = {
+            r.colleague_id: sorted(r.matched, key=lambda m: (-m[0], m[1]))[:EVIDENCE_PER_EXPERT]
+            for r in batch
+            if not r.evidence
+        }
+        items = items_visible_to(reader).in_bulk([i for m in best.values() for _, i in m])
+        colleagues = Colleague.objects.in_bulk([r.colleague_id for r in batch])
+        for r in batch:
+            if (colleague := colleagues.get(r.colleague_id)) is None:
+                continue
+            if r.evidence:
+                out.append(r.expert(colleague))
                 continue
             cited = []
-            for _, item_id in sorted(matched, key=lambda m: (-m[0], m[1]))[:EVIDENCE_PER_EXPERT]:
+            for _, item_id in best[r.colleague_id]:
                 if (item := items.get(item_id)) is not None and (p := P.passage(item)).said:
                     cited.append(
                         ExpertEvidence(item_id, excerpt_of(p.text, query, max_chars=EXCERPT_CHARS))
                     )
             if cited:
-                out.append(replace(e, evidence=tuple(cited)))
+                out.append(replace(r.expert(colleague), evidence=tuple(cited)))
     return out
 
 
-def _with_successors(reader: Reader, query: Query, expert: Expert, experts: list[Expert]) -> Expert:
+def _with_successors(reader: Reader, query: Query, expert: Expert, ranked: list[_Ranked]) -> Expert:
     """`expert` (departed) with the current colleagues who know the same: ranked by their
     own score for the question plus W_WORKED_WITH times how closely they worked with the
     expert on it (`worked_with`, from the collaborators of the expert's package as the reader
@@ -395,28 +416,37 @@ def _with_successors(reader: Reader, query: Query, expert: Expert, experts: list
     departed = expert.colleague
     seen = work_seen(reader, departed.pk, ["collaborators"]).get("collaborators", [])
     worked = _worked_with(query, seen)
-    known = {e.colleague.pk: e for e in experts}
-    colleagues = Colleague.objects.in_bulk([c for c in worked if c not in known])
-    rows: list[tuple[float, Expert]] = []
-    for colleague_id in sorted(set(worked) | set(known)):
+    known = {r.colleague_id: r for r in ranked}
+    strangers = Colleague.objects.in_bulk([c for c in worked if c not in known])
+    for colleague_id, colleague in strangers.items():
+        known[colleague_id] = _Ranked(
+            colleague_id,
+            colleague.name,
+            colleague.is_departed,
+            0.0,
+            Signals(0.0, 0.0, 0.0, 0.0),
+            (),
+            [],
+        )
+    rows: list[_Ranked] = []
+    for colleague_id in set(worked) | set(known):
         current = known.get(colleague_id)
-        if current is None:
-            colleague = colleagues.get(colleague_id)
-            if colleague is None:
-                continue
-            current = Expert(colleague, 0.0, (), Signals(0.0, 0.0, 0.0, 0.0))
-        if current.colleague.is_departed or colleague_id == departed.pk:
+        if current is None or current.departed or colleague_id == departed.pk:
             continue
         closeness = worked.get(colleague_id, 0.0)
         score = current.score + W_WORKED_WITH * closeness
         if score > 0:
             signals = replace(current.signals, worked_with=closeness)
-            rows.append((score, replace(current, score=score, signals=signals)))
-    rows.sort(key=lambda r: (-r[0], r[1].colleague.name, r[1].colleague.pk))
-    successors = [
-        e if e.evidence else replace(e, evidence=_own_evidence(reader, query, e.colleague))
-        for _, e in rows[:SUCCESSORS]
-    ]
+            rows.append(replace(current, score=score, signals=signals))
+    rows.sort(key=lambda r: (-r.score, r.name, r.colleague_id))
+    chosen = rows[:SUCCESSORS]
+    colleagues = {**strangers, **Colleague.objects.in_bulk([r.colleague_id for r in chosen])}
+    successors = []
+    for r in chosen:
+        e = r.expert(colleagues[r.colleague_id])
+        successors.append(
+            e if e.evidence else replace(e, evidence=_own_evidence(reader, query, e.colleague))
+        )
     return replace(expert, successors=tuple(successors))
 
 
