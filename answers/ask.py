@@ -52,7 +52,7 @@ from knowledge.index.base import Filters
 from knowledge.llm import ChatMessage, llm_from_settings
 from knowledge.models import Item
 from knowledge.retrieval import retrieve
-from knowledge.selectors import items_visible_to
+from knowledge.selectors import visible_items_among
 from knowledge.visibility import Reader
 
 if TYPE_CHECKING:
@@ -383,7 +383,7 @@ def _faq_matches(
     if not matched:
         return []
     wanted = {i for _, a, q in matched for i in (a, q) if i is not None}
-    items = items_visible_to(reader).in_bulk(sorted(wanted))
+    items = visible_items_among(reader, wanted).in_bulk()
     out = []
     for similarity, answer_id, question_id in sorted(matched, key=lambda m: (-m[0], m[1])):
         answer = items.get(answer_id)

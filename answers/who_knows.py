@@ -50,7 +50,7 @@ from colleagues.models import Colleague
 from knowledge.index import get_index, scope_for
 from knowledge.index.base import Filters
 from knowledge.retrieval import retrieve, vector_side
-from knowledge.selectors import items_visible_to
+from knowledge.selectors import visible_items_among
 from knowledge.visibility import Reader
 
 logger = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
             asked.setdefault(p.thread, []).append((hit.score * query.coverage(p.stems), p))
     _count_answers(P.threads(reader, asked), asked, query, tally)
     matches = package_matches(reader, query)
-    cited = items_visible_to(reader).in_bulk(sorted({i for m in matches for _, i in m.evidence}))
+    cited = visible_items_among(reader, {i for m in matches for _, i in m.evidence}).in_bulk()
     for match in matches:
         t = tally(match.colleague_id)
         t.package = match.score
@@ -267,18 +267,16 @@ def _count_volume(reader: Reader, query: Query, tally: Callable[[int], _Tally]) 
     rank: dict[int, int] = {}
     for n, item_id in enumerate(_volume_matches(reader, query)):
         rank.setdefault(item_id, n)
-    ids = sorted(rank)
-    for start in range(0, len(ids), 900):
-        rows = (
-            items_visible_to(reader)
-            .filter(pk__in=ids[start : start + 900], author__colleague__isnull=False)
-            .values_list("pk", "author__colleague_id", "created_at")
-        )
-        for item_id, colleague_id, created_at in rows:
-            t = tally(colleague_id)
-            t.volume += 1.0
-            t.matched.append((-rank[item_id], item_id))
-            t.seen(created_at)
+    rows = (
+        visible_items_among(reader, rank)
+        .filter(author__colleague__isnull=False)
+        .values_list("pk", "author__colleague_id", "created_at")
+    )
+    for item_id, colleague_id, created_at in rows:
+        t = tally(colleague_id)
+        t.volume += 1.0
+        t.matched.append((-rank[item_id], item_id))
+        t.seen(created_at)
 
 
 def _volume_matches(reader: Reader, query: Query) -> list[int]:
@@ -388,7 +386,7 @@ def _with_evidence(reader: Reader, query: Query, ranked: list[_Ranked], limit: i
             for r in batch
             if not r.evidence
         }
-        items = items_visible_to(reader).in_bulk([i for m in best.values() for _, i in m])
+        items = visible_items_among(reader, [i for m in best.values() for _, i in m]).in_bulk()
         colleagues = Colleague.objects.in_bulk([r.colleague_id for r in batch])
         for r in batch:
             if (colleague := colleagues.get(r.colleague_id)) is None:

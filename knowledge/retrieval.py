@@ -36,7 +36,7 @@ from knowledge.index import get_index, scope_for
 from knowledge.index.base import ChunkHit, Filters, Scope
 from knowledge.models import Chunk, Item
 from knowledge.search import MARK_END, MARK_START, SearchHit, query_terms
-from knowledge.selectors import items_visible_to
+from knowledge.selectors import visible_items_among
 from knowledge.text import cjk_matches, has_cjk
 from knowledge.visibility import Reader
 
@@ -187,7 +187,7 @@ def retrieve(
     start = offset
     while len(page) < limit and start < len(ranked):
         batch = ranked[start : start + (limit - len(page))]
-        items.update(items_visible_to(reader).in_bulk([e.item_id for e in batch]))
+        items.update(visible_items_among(reader, [e.item_id for e in batch]).in_bulk())
         page.extend(e for e in batch if e.item_id in items)
         start += len(batch)
     chunk_ids = [_best_chunk(e) for e in page]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -9,7 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 
 from colleagues.models import Colleague
@@ -24,6 +27,22 @@ def items_visible_to(reader: Reader) -> QuerySet[Item]:
     if reader.unrestricted:
         return items
     return items.filter(visible_items_condition(reader))
+
+
+def visible_items_among(reader: Reader, item_ids: Iterable[int]) -> QuerySet[Item]:
+    """The items among `item_ids` that `reader` may see (`items_visible_to`), any number of
+    ids in one query.
+
+    The ids are one SQL parameter (a JSON array on SQLite, an array on PostgreSQL), read
+    first: listed one by one, a few hundred ids lead SQLite to read every item of the
+    reader's audiences and probe each against the list (40 ms for 540 ids at a million
+    items, against 2 ms driven by the ids)."""
+    listed = sorted({int(i) for i in item_ids})
+    if connection.vendor == "postgresql":
+        ids = RawSQL("SELECT unnest(%s::bigint[])", (listed,))
+    else:
+        ids = RawSQL("SELECT value FROM json_each(%s)", (json.dumps(listed),))
+    return items_visible_to(reader).filter(pk__in=ids)
 
 
 def chunks_visible_to(reader: Reader) -> QuerySet[Chunk]:

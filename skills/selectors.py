@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import Max, QuerySet
 
 from colleagues.models import Colleague
-from knowledge.selectors import items_visible_to
+from knowledge.selectors import visible_items_among
 from knowledge.visibility import Reader
 from skills.analysis.style import EmptyText, StyleMatcher, StyleProfile
 from skills.citations import Evidence
@@ -141,45 +141,33 @@ def _visible(
 
 def visible_evidence(reader: Reader, item_ids: Iterable[int]) -> dict[int, Evidence]:
     """The cited items `reader` may see, as excerpts with their source and a link."""
-    ids = sorted(set(item_ids))
     evidence: dict[int, Evidence] = {}
     base = settings.COLLEAGUE_BASE_URL.rstrip("/")
-    for start in range(0, len(ids), 900):
-        rows = (
-            items_visible_to(reader)
-            .filter(pk__in=ids[start : start + 900])
-            .order_by()
-            .values_list("pk", "title", "body", "url", "created_at", "source__name", "kind")
+    rows = (
+        visible_items_among(reader, item_ids)
+        .order_by()
+        .values_list("pk", "title", "body", "url", "created_at", "source__name", "kind")
+    )
+    for pk, title, body, url, created_at, source, kind in rows:
+        text = _SPACE.sub(" ", body).strip()
+        if len(text) > EXCERPT_CHARS:
+            text = text[: EXCERPT_CHARS - 1].rstrip() + "…"
+        evidence[pk] = Evidence(
+            item_id=pk,
+            title=title,
+            excerpt=text,
+            source=source,
+            kind=kind,
+            created_at=created_at,
+            url=url or f"{base}/knowledge/items/{pk}/",
         )
-        for pk, title, body, url, created_at, source, kind in rows:
-            text = _SPACE.sub(" ", body).strip()
-            if len(text) > EXCERPT_CHARS:
-                text = text[: EXCERPT_CHARS - 1].rstrip() + "…"
-            evidence[pk] = Evidence(
-                item_id=pk,
-                title=title,
-                excerpt=text,
-                source=source,
-                kind=kind,
-                created_at=created_at,
-                url=url or f"{base}/knowledge/items/{pk}/",
-            )
     return evidence
 
 
 def visible_item_ids(reader: Reader, item_ids: Iterable[int]) -> frozenset[int]:
     """The ids among `item_ids` of items `reader` may see: the keys `visible_evidence` would
-    give, without reading the items (one query per 900 ids, whatever packages cite them)."""
-    ids = sorted(set(item_ids))
-    visible: set[int] = set()
-    for start in range(0, len(ids), 900):
-        visible.update(
-            items_visible_to(reader)
-            .filter(pk__in=ids[start : start + 900])
-            .order_by()
-            .values_list("pk", flat=True)
-        )
-    return frozenset(visible)
+    give, without reading the items (one query, whatever packages cite them)."""
+    return frozenset(visible_items_among(reader, item_ids).order_by().values_list("pk", flat=True))
 
 
 @dataclass(frozen=True)

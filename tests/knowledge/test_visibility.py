@@ -15,7 +15,12 @@ from colleagues.models import Colleague
 from knowledge.actions import ingest_batch
 from knowledge.models import Item
 from knowledge.search import search_items
-from knowledge.selectors import access_item, characteristic_terms, items_visible_to
+from knowledge.selectors import (
+    access_item,
+    characteristic_terms,
+    items_visible_to,
+    visible_items_among,
+)
 from knowledge.visibility import Reader, reader_for
 from tests import factories as f
 from tests.knowledge.conftest import Org
@@ -33,6 +38,31 @@ def test_selectors_hide_private_channel_from_non_members(org: Org) -> None:
     assert secret_item(org) in items_visible_to(reader_for(org.bob_user))
     assert secret_item(org) not in items_visible_to(reader_for(org.carol_user))
     assert secret_item(org) not in items_visible_to(reader_for(org.outsider_user))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(wanted=st.lists(st.integers(min_value=-5, max_value=60), max_size=40))
+def test_items_among_ids_are_the_visible_ones_with_those_ids(org: Org, wanted: list[int]) -> None:
+    """`visible_items_among` (ids as one SQL parameter) keeps exactly what
+    `items_visible_to` keeps of those ids, for every reader: repeats, unknown ids and none."""
+    for user in (org.alice_user, org.bob_user, org.carol_user, org.outsider_user):
+        reader = reader_for(user)
+        expected = set(items_visible_to(reader).filter(pk__in=wanted).values_list("pk", flat=True))
+        assert set(visible_items_among(reader, wanted).values_list("pk", flat=True)) == expected
+
+
+def test_items_among_thousands_of_ids_take_one_query(
+    org: Org,
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    secret = secret_item(org)
+    ids = [*range(100_000, 105_000), secret.pk]
+    bob = reader_for(org.bob_user)
+    with django_assert_num_queries(1):
+        assert list(visible_items_among(bob, ids)) == [secret]
+    assert list(visible_items_among(reader_for(org.carol_user), ids)) == []
 
 
 def test_search_hides_private_channel_from_non_members(org: Org) -> None:
