@@ -19,8 +19,10 @@ two steps:
    chunk's author does not change: an item whose author changes is stored again, with new
    chunks); the Hamming distance between sign bits, over bit columns stored contiguously,
    ranks a million rows in a few milliseconds (only the permitted rows when they are few);
-   the nearest `COLLEAGUE_INDEX_DB_RESCORE` are the candidates, ties by row. When no more
-   than that are permitted, all of them are candidates and the result is exact.
+   the nearest `COLLEAGUE_INDEX_DB_RESCORE` are the candidates, ties by row (for a deeper
+   query, 4 × `limit`, at most `limit` + `COLLEAGUE_INDEX_DB_RESCORE`: the sign bits misplace
+   a few near the boundary, not thousands). When no more than that are permitted, all of
+   them are candidates and the result is exact.
 2. **Exact scores, from the database.** The candidates' vectors are read back by chunk id in
    one query that repeats the visibility and filter conditions (but the colleague filter,
    decided in step 1) and requires a current vector, and are scored by exact cosine. So a
@@ -406,7 +408,8 @@ class DbIndexBackend(IndexBackend):
                 else _identities_of((filters.colleague_id,), using=self.using)
             ),
         )
-        budget = max(int(_setting("COLLEAGUE_INDEX_DB_RESCORE", 1000)), limit * 4)
+        rescore = int(_setting("COLLEAGUE_INDEX_DB_RESCORE", 1000))
+        budget = max(rescore, min(limit * 4, limit + rescore))
         # Candidates are the permitted rows nearest by Hamming distance, ties by row. Few
         # permitted rows (one colleague's, a narrow filter): distances of those rows only.
         permitted_rows: np.ndarray | None = None
