@@ -26,6 +26,7 @@ from typing import Any
 from django.db.models import Max
 
 from answers.matching import Query, stems_of
+from config.memory import freeze_long_lived
 from knowledge.visibility import Reader
 from skills.models import SkillVersion
 from skills.selectors import evidence_ids, visible_analysis, visible_item_ids
@@ -299,6 +300,8 @@ def package_index() -> _Index:
         current = _index = _Index.of(
             {v: _outline_cache[v] for v in version_ids if v in _outline_cache}
         )
+        if missing:  # outlines read: kept for the process's life, out of full collections
+            freeze_long_lived()
     return current
 
 
