@@ -641,6 +641,11 @@ def _store_documents(
             changed.append(row)
     if new_rows:
         _insert_items(source, new_rows)
+        # A thread's first message stored after replies to it (a later sync or export): the
+        # replies, embedded without their question, are embedded again with it.
+        reembed_replies_to(
+            [r.pk for r in new_rows if r.pk is not None and r.doc.thread_id == r.external_id]
+        )
     if changed:
         Item.objects.bulk_update(
             [_item(source, row) for row in changed], UPDATABLE_FIELDS, batch_size=500

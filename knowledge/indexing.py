@@ -105,9 +105,10 @@ def clear_vectors(chunk_ids: Iterable[int], *, using: str = DEFAULT_DB_ALIAS) ->
 
 
 def reembed_replies_to(item_ids: Sequence[int], *, using: str = DEFAULT_DB_ALIAS) -> list[int]:
-    """Call before deleting or changing these items: the chunks of the replies in Slack threads
-    that one of them began lose their vectors, made with its words as the question, and are
-    embedded again once the caller's transaction commits, with the question as it is then
+    """Call before deleting or changing these items, or after storing them when they begin
+    threads: the chunks of the replies in Slack threads that one of them began lose their
+    vectors, made with its words as the question (or without it, before it was stored), and
+    are embedded again once the caller's transaction commits, with the question as it is then
     (none when the message is gone); return those chunks' ids.
 
     So no vector keeps words of a deleted, redacted or erased message. Replies among `item_ids`

@@ -208,6 +208,28 @@ def test_an_edited_question_re_embeds_its_replies_with_the_new_words(
 
 
 @pytest.mark.django_db
+def test_a_question_stored_after_its_reply_re_embeds_the_reply_with_it(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """A later sync or export brings the thread's first message: the reply stored before it
+    is embedded again, now with the question it answers."""
+    source = f.make_source()
+    root_id = f.message("CQ", "Q2", QUESTION, minutes=10).external_id
+    containers = (f.channel("CQ", "ops", members=("Q1", "Q2")),)
+    reply = f.message("CQ", "Q1", ANSWER, minutes=11, thread=root_id)
+    ingest_batch(source=source, batch=f.batch(reply, people=PEOPLE, containers=containers))
+    embed_chunks()
+    answer = Item.objects.get(source=source, body=ANSWER)
+    assert _near(_vector_of(answer), ANSWER)
+
+    root = f.message("CQ", "Q2", QUESTION, minutes=10, thread=root_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_batch(source=source, batch=f.batch(root, people=PEOPLE, containers=containers))
+
+    assert _near(_vector_of(answer), f"{QUESTION}\n\n{ANSWER}")
+
+
+@pytest.mark.django_db
 def test_stored_document_chunks_carry_their_headings() -> None:
     source = f.make_source(kind="documents")
     document = f.message("CQ", "Q1", RUNBOOK)
