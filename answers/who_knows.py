@@ -155,8 +155,8 @@ class _Tally:
     answered: float = 0.0
     package: float = 0.0
     volume: float = 0.0
-    # (-rank, item id) of their items among the keyword matches, for `volume` (best first
-    # when sorted by the first value, descending)
+    # (-rank, item id) of their items among the matches `volume` counts (best first when
+    # sorted by the first value, descending), to cite when they have no other evidence
     matched: list[tuple[float, int]] = field(default_factory=list)
     last: datetime | None = None
     # (weight, item id, excerpt, terms) of each piece of evidence
@@ -194,8 +194,9 @@ def who_knows(reader: Reader, question: str, *, limit: int = 5) -> list[Expert]:
     asked: dict[ThreadKey, list[tuple[float, Passage]]] = {}
     on_subject = False  # someone wrote on it: the question's words, enough of them
     for hit, p in zip(pool.hits, found, strict=True):
-        on_subject = on_subject or query.relevant(p.said)
-        if p.colleague_id is not None and query.relevant(p.said):
+        relevant = query.relevant(p.said)
+        on_subject = on_subject or relevant
+        if p.colleague_id is not None and relevant:
             weight = hit.score * query.coverage(p.said)
             t = tally(p.colleague_id)
             t.wrote += weight
@@ -427,18 +428,18 @@ def _with_successors(reader: Reader, query: Query, expert: Expert, ranked: list[
             [],
         )
     rows: list[_Ranked] = []
-    for colleague_id in set(worked) | set(known):
-        current = known.get(colleague_id)
-        if current is None or current.departed or colleague_id == departed.pk:
+    for current in known.values():
+        if current.departed or current.colleague_id == departed.pk:
             continue
-        closeness = worked.get(colleague_id, 0.0)
+        closeness = worked.get(current.colleague_id, 0.0)
         score = current.score + W_WORKED_WITH * closeness
         if score > 0:
             signals = replace(current.signals, worked_with=closeness)
             rows.append(replace(current, score=score, signals=signals))
     rows.sort(key=lambda r: (-r.score, r.name, r.colleague_id))
     chosen = rows[:SUCCESSORS]
-    colleagues = {**strangers, **Colleague.objects.in_bulk([r.colleague_id for r in chosen])}
+    unread = [r.colleague_id for r in chosen if r.colleague_id not in strangers]
+    colleagues = {**strangers, **Colleague.objects.in_bulk(unread)}
     successors = []
     for r in chosen:
         e = r.expert(colleagues[r.colleague_id])
